@@ -1,0 +1,43 @@
+/**
+ * The cache port: the spec's RedisService methods plus the two the correctness rules need. Values are strings
+ * (serialized JSON), so a hit can be sent as is. Versioned writes make the delete-then-set race harmless: a slow
+ * reader can never put back a row older than one already cached (or tombstoned) by a newer commit.
+ */
+export interface CacheHealth {
+  tier: string;
+  healthy: boolean;
+  latencyMs: number | null;
+  detail?: Record<string, unknown>;
+}
+
+export interface CacheStats {
+  hits: number;
+  misses: number;
+  sets: number;
+  errors: number;
+}
+
+export interface CacheEntry {
+  value: string;
+  version: number;
+}
+
+export interface Cache {
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string, ttlSeconds?: number): Promise<void>;
+  del(...keys: string[]): Promise<void>;
+  /** Deletes every key matching a glob pattern; returns how many were deleted. */
+  clearPattern(pattern: string): Promise<number>;
+  healthCheck(): Promise<CacheHealth>;
+  /** Reads a versioned entry (a tombstone reads as undefined). */
+  getVersioned(key: string): Promise<CacheEntry | undefined>;
+  /**
+   * Stores `value` at `version` unless the key holds an entry or tombstone with a newer version. `value: null`
+   * writes a tombstone. Returns whether it was stored.
+   */
+  setVersioned(key: string, value: string | null, version: number, ttlSeconds?: number): Promise<boolean>;
+  /** Atomically increments a counter (list generations); returns the new value. */
+  incr(key: string): Promise<number>;
+  stats(): CacheStats;
+  close(): Promise<void>;
+}

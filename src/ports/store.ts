@@ -1,0 +1,95 @@
+/**
+ * The persistence ports the service owns. Adapters (PGlite, PostgreSQL) implement them with one set of SQL.
+ * Every change returns the row after the change and the event written with it in the same transaction.
+ */
+import type { AnalyticsAggregates, AnalyticsRange } from '../domain/analytics.ts';
+import type { ThreadFields, ThreadMutation } from '../domain/commands.ts';
+import type { CursorPosition } from '../domain/cursor.ts';
+import type {
+  Lead,
+  LeadCreate,
+  LeadPatch,
+  Thread,
+  ThreadEvent,
+  ThreadEventType,
+  ThreadQuery,
+} from '../domain/thread.ts';
+
+export interface ThreadChange {
+  thread: Thread;
+  event: ThreadEvent;
+}
+
+export interface ListThreadsQuery extends Omit<ThreadQuery, 'cursor'> {
+  after?: CursorPosition;
+}
+
+export type NewThread = ThreadFields & { threadId: string };
+
+export interface ThreadRepository {
+  get(userId: string, threadId: string): Promise<Thread | undefined>;
+  /** One page, in the query's order; `hasMore` says whether a row follows the last one returned. */
+  list(userId: string, query: ListThreadsQuery): Promise<{ items: Thread[]; hasMore: boolean }>;
+  /** Inserts; `undefined` when (user_id, thread_id) already exists. */
+  insert(userId: string, thread: NewThread): Promise<ThreadChange | undefined>;
+  /** Inserts or replaces the given fields of each thread (the sync and import path), in one transaction. */
+  upsertMany(userId: string, threads: NewThread[], eventType?: ThreadEventType): Promise<ThreadChange[]>;
+  /** `undefined` when the thread does not exist; THREAD_STATE_CONFLICT when `requireStatus` does not hold. */
+  update(userId: string, threadId: string, mutation: ThreadMutation): Promise<ThreadChange | undefined>;
+  /** Removes the row; the event stays in the history. */
+  purge(userId: string, threadId: string): Promise<ThreadChange | undefined>;
+  listEvents(userId: string, query: { threadId?: string; afterId?: string; limit: number }): Promise<ThreadEvent[]>;
+  /** Aggregates of threads created in the range (see the README for each figure's definition). */
+  aggregate(userId: string, range: AnalyticsRange): Promise<AnalyticsAggregates>;
+}
+
+export interface LeadRepository {
+  get(userId: string, id: string): Promise<Lead | undefined>;
+  list(userId: string, query: { q?: string; limit: number; afterId?: string }): Promise<Lead[]>;
+  insert(userId: string, lead: LeadCreate): Promise<Lead>;
+  update(userId: string, id: string, patch: LeadPatch): Promise<Lead | undefined>;
+  delete(userId: string, id: string): Promise<boolean>;
+  findByEmails(userId: string, emails: string[]): Promise<Lead[]>;
+}
+
+export interface StoredResponse {
+  status: number;
+  body: unknown;
+}
+
+export type IdempotencyClaim =
+  | { state: 'claimed' }
+  | { state: 'completed'; requestHash: string; response: StoredResponse }
+  | { state: 'in_progress'; requestHash: string };
+
+export interface IdempotencyRepository {
+  /**
+   * Claims a key inside the current transaction. A concurrent claim of the same key waits for this transaction
+   * (unique index), then sees it completed, so a retried request can never be applied twice.
+   */
+  claim(userId: string, key: string, requestHash: string): Promise<IdempotencyClaim>;
+  complete(userId: string, key: string, response: StoredResponse): Promise<void>;
+  purgeExpired(olderThan: string): Promise<number>;
+}
+
+export interface PoolStats {
+  engine: 'pglite' | 'postgres';
+  size: number;
+  inUse: number;
+  idle: number;
+  waiting: number;
+}
+
+export interface StoreScope {
+  threads: ThreadRepository;
+  leads: LeadRepository;
+  idempotency: IdempotencyRepository;
+}
+
+export interface Store extends StoreScope {
+  /** Runs `fn` in one transaction; everything done through the given scope commits or rolls back together. */
+  transaction<T>(fn: (scope: StoreScope) => Promise<T>): Promise<T>;
+  ping(): Promise<number>;
+  poolStats(): PoolStats;
+  close(): Promise<void>;
+}

@@ -1,0 +1,202 @@
+/**
+ * A Kysely dialect over postgres.js. Plain statements go to the pool (postgres.js pipelines them on its
+ * connections); only a transaction reserves a connection, from BEGIN to COMMIT/ROLLBACK. Every statement has a
+ * client-side timeout, because a server-side statement_timeout cannot fire on a server that is frozen.
+ */
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  type Kysely,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+  type QueryResult,
+  type TransactionSettings,
+} from 'kysely';
+import type { ReservedSql, Sql } from 'postgres';
+import { AppError } from '../../domain/errors.ts';
+import type { QueryObserver } from './query-observer.ts';
+
+export interface PostgresDialectConfig {
+  sql: Sql;
+  poolSize: number;
+  queryTimeoutMs: number;
+  onQuery?: QueryObserver;
+}
+
+export class PostgresJsDialect implements Dialect {
+  readonly driver: PostgresJsDriver;
+  constructor(config: PostgresDialectConfig) {
+    this.driver = new PostgresJsDriver(config);
+  }
+  createDriver(): Driver {
+    return this.driver;
+  }
+  createQueryCompiler() {
+    return new PostgresQueryCompiler();
+  }
+  createAdapter() {
+    return new PostgresAdapter();
+  }
+  // biome-ignore lint/suspicious/noExplicitAny: Kysely's own signature
+  createIntrospector(db: Kysely<any>) {
+    return new PostgresIntrospector(db);
+  }
+}
+
+export class PostgresJsDriver implements Driver {
+  readonly #config: PostgresDialectConfig;
+  #active = 0;
+  #reserved = 0;
+  #waitingReserve = 0;
+
+  constructor(config: PostgresDialectConfig) {
+    this.#config = config;
+  }
+
+  /** Pool figures: statements in flight count as in use (postgres.js shares connections between them). */
+  get stats() {
+    const inUse = Math.min(this.#config.poolSize, this.#reserved + this.#active);
+    return {
+      size: this.#config.poolSize,
+      inUse,
+      idle: this.#config.poolSize - inUse,
+      waiting: this.#waitingReserve + Math.max(0, this.#reserved + this.#active - this.#config.poolSize),
+    };
+  }
+
+  get pool(): Sql {
+    return this.#config.sql;
+  }
+
+  async init(): Promise<void> {}
+
+  async acquireConnection(): Promise<DatabaseConnection> {
+    return new PostgresJsConnection(this);
+  }
+
+  async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    const conn = connection as PostgresJsConnection;
+    await conn.reserve();
+    const isolation = settings.isolationLevel ? ` isolation level ${settings.isolationLevel}` : '';
+    await conn.executeQuery(CompiledQuery.raw(`begin${isolation}`));
+  }
+
+  async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('commit'));
+  }
+
+  async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('rollback'));
+  }
+
+  async releaseConnection(connection: DatabaseConnection): Promise<void> {
+    (connection as PostgresJsConnection).release();
+  }
+
+  async destroy(): Promise<void> {
+    await this.#config.sql.end({ timeout: 5 });
+  }
+
+  /** @internal */
+  async reserveFromPool(): Promise<ReservedSql> {
+    this.#waitingReserve++;
+    try {
+      const reserved = await withTimeout(this.#config.sql.reserve(), this.#config.queryTimeoutMs, () => undefined);
+      this.#reserved++;
+      return reserved;
+    } finally {
+      this.#waitingReserve--;
+    }
+  }
+
+  /** @internal */
+  releaseReserved(reserved: ReservedSql): void {
+    this.#reserved--;
+    reserved.release();
+  }
+
+  /** @internal */
+  async run<R>(target: Sql | ReservedSql, compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    const started = performance.now();
+    this.#active++;
+    try {
+      // Statements without parameters use the simple protocol, which also accepts several at once (migrations).
+      const pending =
+        compiledQuery.parameters.length === 0
+          ? target.unsafe(compiledQuery.sql).simple()
+          : target.unsafe(compiledQuery.sql, compiledQuery.parameters as never[]);
+      const result = await withTimeout(pending, this.#config.queryTimeoutMs, () => pending.cancel());
+      this.#config.onQuery?.({ sql: compiledQuery.sql, durationMs: performance.now() - started });
+      const command = result.command;
+      const affected =
+        command === 'INSERT' || command === 'UPDATE' || command === 'DELETE' || command === 'MERGE'
+          ? { numAffectedRows: BigInt(result.count ?? 0) }
+          : {};
+      return { rows: [...result] as R[], ...affected };
+    } catch (error) {
+      this.#config.onQuery?.({ sql: compiledQuery.sql, durationMs: performance.now() - started, error });
+      throw error;
+    } finally {
+      this.#active--;
+    }
+  }
+}
+
+class PostgresJsConnection implements DatabaseConnection {
+  readonly #driver: PostgresJsDriver;
+  #reserved: ReservedSql | undefined;
+  readonly #pool: Sql;
+
+  constructor(driver: PostgresJsDriver) {
+    this.#driver = driver;
+    this.#pool = driver.pool;
+  }
+
+  async reserve(): Promise<void> {
+    this.#reserved = await this.#driver.reserveFromPool();
+  }
+
+  release(): void {
+    if (this.#reserved) {
+      this.#driver.releaseReserved(this.#reserved);
+      this.#reserved = undefined;
+    }
+  }
+
+  executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    return this.#driver.run<R>(this.#reserved ?? this.#pool, compiledQuery);
+  }
+
+  // biome-ignore lint/correctness/useYield: not used by the product
+  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
+    throw new Error('streaming is not supported by this driver');
+  }
+}
+
+/** Rejects with DB_TIMEOUT after `ms`, calling `onTimeout` (e.g. to cancel the statement on the server). */
+export function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {
+  if (!(ms > 0)) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      try {
+        onTimeout();
+      } catch {
+        // cancelling is best effort: the timeout error below is what the caller needs
+      }
+      reject(new AppError('DB_TIMEOUT', `The database did not answer within ${ms} ms`));
+    }, ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}

@@ -1,0 +1,5 @@
+import { migration0001 } from './0001-thread-tracking.ts';
+import type { Migration } from './migration.ts';
+
+/** Every migration, in order. Append only; never edit one that has shipped. */
+export const migrations: readonly Migration[] = [migration0001];
