@@ -73,7 +73,8 @@ export function computeRate(replied: number, threads: number): number | null {
   return Math.round((replied / threads) * 10_000) / 10_000;
 }
 
-const round2 = (value: number | null): number | null => (value === null ? null : Math.round(value * 100) / 100);
+const round2 = (value: number | null): number | null =>
+  value === null ? null : Math.round(value * 100) / 100;
 
 /** Resolves the requested range: defaults to the last 30 days, refuses reversed or over-long ranges. */
 export function resolveRange(query: { from?: string; to?: string; tz: string }, now: Date): AnalyticsRange {
@@ -118,7 +119,10 @@ export function computeAnalytics(aggregates: AnalyticsAggregates, range: Analyti
   for (const row of aggregates.byStatus) byStatus[row.status] += row.count;
 
   const typeKeys = [...EMAIL_TYPES, 'unclassified'] as const;
-  const byEmailType = Object.fromEntries(typeKeys.map((t) => [t, 0])) as Record<EmailType | 'unclassified', number>;
+  const byEmailType = Object.fromEntries(typeKeys.map((t) => [t, 0])) as Record<
+    EmailType | 'unclassified',
+    number
+  >;
   const typeRates = new Map<EmailType | 'unclassified', { threads: number; replied: number }>(
     typeKeys.map((t) => [t, { threads: 0, replied: 0 }]),
   );
@@ -142,7 +146,8 @@ export function computeAnalytics(aggregates: AnalyticsAggregates, range: Analyti
   }
 
   const histogram = new Map<ResponseTimeBucket, number>(RESPONSE_TIME_BUCKETS.map((b) => [b, 0]));
-  for (const row of aggregates.histogram) histogram.set(row.bucket, (histogram.get(row.bucket) ?? 0) + row.count);
+  for (const row of aggregates.histogram)
+    histogram.set(row.bucket, (histogram.get(row.bucket) ?? 0) + row.count);
 
   const perDay = new Map(aggregates.daily.map((d) => [d.date, d]));
   const daily = listDays(range).map((date) => ({
@@ -176,7 +181,12 @@ export function computeAnalytics(aggregates: AnalyticsAggregates, range: Analyti
     },
     replyRateByEmailType: typeKeys.map((emailType) => {
       const r = typeRates.get(emailType)!;
-      return { emailType, threads: r.threads, replied: r.replied, replyRate: computeRate(r.replied, r.threads) };
+      return {
+        emailType,
+        threads: r.threads,
+        replied: r.replied,
+        replyRate: computeRate(r.replied, r.threads),
+      };
     }),
     replyRateByFollowupCount: FOLLOWUP_BUCKETS.map((followupCount) => {
       const r = followupRates.get(followupCount)!;
@@ -187,7 +197,10 @@ export function computeAnalytics(aggregates: AnalyticsAggregates, range: Analyti
         replyRate: computeRate(r.replied, r.threads),
       };
     }),
-    responseTimeHistogram: RESPONSE_TIME_BUCKETS.map((bucket) => ({ bucket, count: histogram.get(bucket) ?? 0 })),
+    responseTimeHistogram: RESPONSE_TIME_BUCKETS.map((bucket) => ({
+      bucket,
+      count: histogram.get(bucket) ?? 0,
+    })),
     daily,
   };
 }

@@ -4,7 +4,14 @@
  * command can be validated, applied, journaled during an outage and replayed later without any other code path.
  */
 import { AppError } from './errors.ts';
-import type { EmailType, Thread, ThreadCreate, ThreadEventType, ThreadPatch, ThreadStatus } from './thread.ts';
+import type {
+  EmailType,
+  Thread,
+  ThreadCreate,
+  ThreadEventType,
+  ThreadPatch,
+  ThreadStatus,
+} from './thread.ts';
 
 export type ThreadCommand =
   | { type: 'update'; threadId: string; patch: ThreadPatch }
@@ -42,7 +49,8 @@ export function planCommand(command: ThreadCommand, now: string): ThreadMutation
   switch (command.type) {
     case 'update': {
       const set: ThreadFields = { ...command.patch };
-      if (command.patch.status !== undefined) set.archivedAt = command.patch.status === 'archived' ? now : null;
+      if (command.patch.status !== undefined)
+        set.archivedAt = command.patch.status === 'archived' ? now : null;
       if (command.patch.status !== undefined && command.patch.status !== 'active') {
         // A thread that leaves the active state takes its scheduled follow-up with it.
         set.followupScheduled = false;

@@ -208,9 +208,7 @@ export type LeadPatch = z.infer<typeof leadPatchSchema>;
 export const analyticsQuerySchema = z.strictObject({
   from: isoDateTime.optional(),
   to: isoDateTime.optional(),
-  tz: safeText(64)
-    .refine(isValidTimeZone, 'must be an IANA time zone such as Europe/Paris')
-    .default('UTC'),
+  tz: safeText(64).refine(isValidTimeZone, 'must be an IANA time zone such as Europe/Paris').default('UTC'),
 });
 export type AnalyticsQuery = z.output<typeof analyticsQuerySchema>;
 

@@ -36,7 +36,7 @@ export interface Cache {
    * writes a tombstone. Returns whether it was stored.
    */
   setVersioned(key: string, value: string | null, version: number, ttlSeconds?: number): Promise<boolean>;
-  /** Atomically increments a counter (list generations); returns the new value. */
+  /** Atomically increments a counter (list generations); returns the new value. `get` reads it as text. */
   incr(key: string): Promise<number>;
   stats(): CacheStats;
   close(): Promise<void>;

@@ -38,7 +38,10 @@ export interface ThreadRepository {
   update(userId: string, threadId: string, mutation: ThreadMutation): Promise<ThreadChange | undefined>;
   /** Removes the row; the event stays in the history. */
   purge(userId: string, threadId: string): Promise<ThreadChange | undefined>;
-  listEvents(userId: string, query: { threadId?: string; afterId?: string; limit: number }): Promise<ThreadEvent[]>;
+  listEvents(
+    userId: string,
+    query: { threadId?: string; afterId?: string; limit: number },
+  ): Promise<ThreadEvent[]>;
   /** Aggregates of threads created in the range (see the README for each figure's definition). */
   aggregate(userId: string, range: AnalyticsRange): Promise<AnalyticsAggregates>;
 }

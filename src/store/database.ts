@@ -73,7 +73,9 @@ async function openPGlite(options: Extract<DatabaseOptions, { engine: 'pglite' }
   };
 }
 
-async function openPostgres(options: Extract<DatabaseOptions, { engine: 'postgres' }>): Promise<DatabaseHandle> {
+async function openPostgres(
+  options: Extract<DatabaseOptions, { engine: 'postgres' }>,
+): Promise<DatabaseHandle> {
   const url = new URL(options.url);
   // `pgbouncer=true` (a convention of Supabase's pooler strings) is not a server setting: strip it, and take it as
   // the hint that named prepared statements are not available.

@@ -64,7 +64,10 @@ export class KyselyIdempotencyRepository implements IdempotencyRepository {
   }
 
   async purgeExpired(olderThan: string): Promise<number> {
-    const result = await this.#db.deleteFrom('idempotency_keys').where('created_at', '<', olderThan).executeTakeFirst();
+    const result = await this.#db
+      .deleteFrom('idempotency_keys')
+      .where('created_at', '<', olderThan)
+      .executeTakeFirst();
     return Number(result.numDeletedRows);
   }
 }

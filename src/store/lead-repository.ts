@@ -28,7 +28,9 @@ export class KyselyLeadRepository implements LeadRepository {
     if (query.afterId) qb = qb.where('id', '>', query.afterId);
     if (query.q) {
       const pattern = `%${escapeLike(query.q)}%`;
-      qb = qb.where(sql<SqlBool>`(name ilike ${pattern} or email ilike ${pattern} or company ilike ${pattern})`);
+      qb = qb.where(
+        sql<SqlBool>`(name ilike ${pattern} or email ilike ${pattern} or company ilike ${pattern})`,
+      );
     }
     const rows = await qb.orderBy('id').limit(query.limit).execute();
     return rows.map(rowToLead);
@@ -37,7 +39,12 @@ export class KyselyLeadRepository implements LeadRepository {
   async insert(userId: string, lead: LeadCreate) {
     const row = await this.#db
       .insertInto('leads')
-      .values({ user_id: userId, name: lead.name ?? null, email: lead.email ?? null, company: lead.company ?? null })
+      .values({
+        user_id: userId,
+        name: lead.name ?? null,
+        email: lead.email ?? null,
+        company: lead.company ?? null,
+      })
       .returningAll()
       .executeTakeFirstOrThrow();
     return rowToLead(row);

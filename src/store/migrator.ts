@@ -32,7 +32,8 @@ export class Migrator {
     this.#db = db;
     this.#migrations = [...migrations].sort((a, b) => a.version - b.version);
     this.#migrations.forEach((m, i) => {
-      if (m.version !== i + 1) throw new Error(`migration versions must be 1..n in order; found ${m.version}`);
+      if (m.version !== i + 1)
+        throw new Error(`migration versions must be 1..n in order; found ${m.version}`);
     });
   }
 
@@ -68,7 +69,10 @@ export class Migrator {
       if (target > current) {
         for (const m of this.#migrations.filter((m) => m.version > current && m.version <= target)) {
           await sql.raw(m.up).execute(trx);
-          await trx.insertInto('thread_tracker_migrations').values({ version: m.version, name: m.name }).execute();
+          await trx
+            .insertInto('thread_tracker_migrations')
+            .values({ version: m.version, name: m.name })
+            .execute();
           applied.push({ version: m.version, name: m.name, direction: 'up' });
         }
       } else if (target < current) {

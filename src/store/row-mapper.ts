@@ -4,7 +4,14 @@
  */
 import type { Selectable } from 'kysely';
 import type { ThreadFields } from '../domain/commands.ts';
-import type { EmailType, Lead, Thread, ThreadEvent, ThreadEventType, ThreadStatus } from '../domain/thread.ts';
+import type {
+  EmailType,
+  Lead,
+  Thread,
+  ThreadEvent,
+  ThreadEventType,
+  ThreadStatus,
+} from '../domain/thread.ts';
 import type { LeadsTable, ThreadEventsTable, ThreadTrackingTable } from './schema.ts';
 
 export type ThreadRow = Selectable<ThreadTrackingTable>;

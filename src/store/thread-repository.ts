@@ -7,7 +7,12 @@
  * - every value reaches SQL as a bound parameter.
  */
 import { type Kysely, type SqlBool, sql } from 'kysely';
-import type { AnalyticsAggregates, AnalyticsRange, FollowupBucket, ResponseTimeBucket } from '../domain/analytics.ts';
+import type {
+  AnalyticsAggregates,
+  AnalyticsRange,
+  FollowupBucket,
+  ResponseTimeBucket,
+} from '../domain/analytics.ts';
 import type { ThreadMutation } from '../domain/commands.ts';
 import { AppError } from '../domain/errors.ts';
 import type { EmailType, ThreadEventType, ThreadStatus } from '../domain/thread.ts';
@@ -284,7 +289,12 @@ export class KyselyThreadRepository implements ThreadRepository {
           .expression((eb) =>
             eb
               .selectFrom('t')
-              .select(['t.user_id', 't.thread_id', sql<string>`'purged'`.as('type'), eventData({}).as('data')]),
+              .select([
+                't.user_id',
+                't.thread_id',
+                sql<string>`'purged'`.as('type'),
+                eventData({}).as('data'),
+              ]),
           )
           .returningAll(),
       )
@@ -352,7 +362,10 @@ export class KyselyThreadRepository implements ThreadRepository {
       .executeTakeFirstOrThrow();
 
     const createdDaily = await this.population(userId, range)
-      .select([sql<string>`to_char(created_at at time zone ${range.tz}, 'YYYY-MM-DD')`.as('day'), sql<string>`count(*)`.as('count')])
+      .select([
+        sql<string>`to_char(created_at at time zone ${range.tz}, 'YYYY-MM-DD')`.as('day'),
+        sql<string>`count(*)`.as('count'),
+      ])
       .groupBy('day')
       .execute();
     const activityDaily = await this.#db
@@ -369,11 +382,13 @@ export class KyselyThreadRepository implements ThreadRepository {
       .execute();
 
     const n = (v: string | number | null | undefined) => (v === null || v === undefined ? 0 : Number(v));
-    const sum = (key: keyof (typeof groups)[number]) => groups.reduce((acc, g) => acc + n(g[key] as string), 0);
+    const sum = (key: keyof (typeof groups)[number]) =>
+      groups.reduce((acc, g) => acc + n(g[key] as string), 0);
     const openCount = sum('open_count');
     const replyCount = sum('reply_count');
     const daily = new Map<string, { date: string; created: number; lastActivity: number }>();
-    for (const row of createdDaily) daily.set(row.day, { date: row.day, created: n(row.count), lastActivity: 0 });
+    for (const row of createdDaily)
+      daily.set(row.day, { date: row.day, created: n(row.count), lastActivity: 0 });
     for (const row of activityDaily) {
       const entry = daily.get(row.day) ?? { date: row.day, created: 0, lastActivity: 0 };
       entry.lastActivity = n(row.count);
@@ -391,7 +406,11 @@ export class KyselyThreadRepository implements ThreadRepository {
     const followups = new Map<FollowupBucket, { bucket: FollowupBucket; threads: number; replied: number }>();
     for (const g of groups) {
       const key = g.email_type ?? '';
-      const t = emailTypes.get(key) ?? { emailType: g.email_type as EmailType | null, threads: 0, replied: 0 };
+      const t = emailTypes.get(key) ?? {
+        emailType: g.email_type as EmailType | null,
+        threads: 0,
+        replied: 0,
+      };
       t.threads += n(g.threads);
       t.replied += n(g.replied);
       emailTypes.set(key, t);

@@ -124,7 +124,9 @@ class PGliteConnection implements DatabaseConnection {
       // Statements without parameters go through the simple protocol, which also accepts several at once.
       const result =
         compiledQuery.parameters.length === 0
-          ? ((await this.#config.pglite.exec(compiledQuery.sql, { rowMode: 'object' })).at(-1) ?? { rows: [] })
+          ? ((await this.#config.pglite.exec(compiledQuery.sql, { rowMode: 'object' })).at(-1) ?? {
+              rows: [],
+            })
           : await this.#config.pglite.query<R>(compiledQuery.sql, [...compiledQuery.parameters], {
               rowMode: 'object',
             });

@@ -104,7 +104,11 @@ export class PostgresJsDriver implements Driver {
   async reserveFromPool(): Promise<ReservedSql> {
     this.#waitingReserve++;
     try {
-      const reserved = await withTimeout(this.#config.sql.reserve(), this.#config.queryTimeoutMs, () => undefined);
+      const reserved = await withTimeout(
+        this.#config.sql.reserve(),
+        this.#config.queryTimeoutMs,
+        () => undefined,
+      );
       this.#reserved++;
       return reserved;
     } finally {

@@ -1,0 +1,138 @@
+/**
+ * Builds the HTTP application from its dependencies. Never listens: `cli/serve` does, tests use `app.inject()`.
+ * Validation comes from the domain's zod schemas (which also generate the OpenAPI document), every error leaves as
+ * problem+json, every request carries a request id in its log lines and in the X-Request-Id response header.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import fastifyStatic from '@fastify/static';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, jsonSchemaTransformObject, validatorCompiler } from 'fastify-type-provider-zod';
+import type { HealthService } from '../service/health-service.ts';
+import type { LeadService } from '../service/lead-service.ts';
+import type { ThreadTrackingService } from '../service/thread-tracking-service.ts';
+import type { Authenticator } from './auth/authenticator.ts';
+import { authPlugin } from './plugins/auth.ts';
+import { errorsPlugin } from './plugins/errors.ts';
+import { PROBLEM_CONTENT_TYPE, toProblem } from './problem.ts';
+import { leadRoutes } from './routes/leads.ts';
+import { accountRoutes, healthRoutes } from './routes/system.ts';
+import { threadRoutes } from './routes/threads.ts';
+
+export interface AppDeps {
+  service: ThreadTrackingService;
+  leads: LeadService;
+  health: HealthService;
+  authenticator: Authenticator;
+  /** A pino logger; omitted = no logging (tests). */
+  logger?: FastifyBaseLogger;
+  bodyLimit?: number;
+  trustProxy?: boolean;
+  /** Directory of the built web app, served at `/` when it exists. */
+  webDistDir?: string;
+  /** More route plugins under /api/v1 (later capabilities register here). */
+  apiPlugins?: ((app: FastifyInstance) => Promise<void>)[];
+  version?: string;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    disableRequestLogging: true,
+    requestIdLogLabel: 'reqId',
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    bodyLimit: deps.bodyLimit ?? 102_400,
+    trustProxy: deps.trustProxy ?? false,
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: 500, ignoreTrailingSlash: true },
+    ajv: { customOptions: { coerceTypes: false } },
+  });
+
+  app.setValidatorCompiler(validatorCompiler);
+  // Responses come from typed mappers; schemas document them. Plain JSON.stringify keeps the hot path short.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  app.removeContentTypeParser('text/plain');
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    reply.header('x-request-id', request.id);
+    return payload;
+  });
+  if (deps.logger) {
+    app.addHook('onResponse', async (request, reply) => {
+      request.log.info(
+        {
+          method: request.method,
+          url: request.url.split('?')[0],
+          statusCode: reply.statusCode,
+          ms: Math.round(reply.elapsedTime * 100) / 100,
+        },
+        'request completed',
+      );
+    });
+  }
+
+  await app.register(errorsPlugin);
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'thread-tracker API',
+        version: deps.version ?? '0.1.0',
+        description:
+          'Tracks outreach email threads: reply detection, follow-ups that stop on reply, analytics. Errors are RFC 9457 problem details with a stable `code`. Mutating routes accept an `Idempotency-Key` header.',
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+        },
+      },
+      security: deps.authenticator.mode === 'jwt' ? [{ bearer: [] }] : [],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/api/docs' });
+  app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(healthRoutes, { health: deps.health });
+
+  await app.register(
+    async (api) => {
+      await api.register(authPlugin, { authenticator: deps.authenticator });
+      await api.register(threadRoutes, { service: deps.service });
+      await api.register(leadRoutes, { leads: deps.leads });
+      await api.register(accountRoutes, { service: deps.service, authMode: deps.authenticator.mode });
+      for (const plugin of deps.apiPlugins ?? []) await api.register(plugin);
+    },
+    { prefix: '/api/v1' },
+  );
+
+  const webRoot = deps.webDistDir ? resolve(deps.webDistDir) : undefined;
+  const serveWeb = webRoot !== undefined && existsSync(resolve(webRoot, 'index.html'));
+  if (serveWeb) {
+    await app.register(fastifyStatic, { root: webRoot, prefix: '/', wildcard: false, index: ['index.html'] });
+  }
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '/';
+    // Client-side routes (/threads/abc, /analytics) load the web app; unknown /api paths are problem+json 404s.
+    if (serveWeb && request.method === 'GET' && !path.startsWith('/api/') && !path.includes('.')) {
+      return reply.type('text/html; charset=utf-8').sendFile('index.html');
+    }
+    const problem = toProblem(
+      Object.assign(new Error(`No route for ${request.method} ${path}`), { statusCode: 404 }),
+      path,
+      request.id,
+    );
+    return reply.status(404).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
+  });
+
+  return app;
+}

@@ -1,0 +1,42 @@
+/** `thread-tracker serve`: the only place that listens. Shuts down cleanly on SIGINT/SIGTERM. */
+import { type Config, loadConfig } from '../config.ts';
+import { createContainer } from '../container.ts';
+
+export async function serve(config: Readonly<Config> = loadConfig()): Promise<void> {
+  const container = await createContainer(config);
+  const { logger } = container;
+  const app = await container.buildHttpApp();
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const timer = setTimeout(() => {
+      logger.error('shutdown timed out; exiting');
+      process.exit(1);
+    }, config.SHUTDOWN_TIMEOUT_MS);
+    timer.unref();
+    await app.close();
+    await container.close();
+    logger.info('stopped');
+    logger.flush();
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  try {
+    const address = await app.listen({ host: config.HOST, port: config.PORT });
+    logger.info(
+      {
+        address,
+        auth: container.authenticator.mode,
+        database: container.store.engine,
+        dataDir: container.store.engine === 'pglite' ? config.dataDir : undefined,
+      },
+      `thread-tracker listening on ${address}`,
+    );
+  } catch (error) {
+    await app.close();
+    await container.close();
+    throw error;
+  }
+}

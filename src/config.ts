@@ -1,0 +1,172 @@
+/**
+ * The environment, parsed once with zod, frozen. Fails fast with one message that lists every problem.
+ * Any variable can be given as <NAME>_FILE instead (a path whose contents are the value), for secrets.
+ */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const optionalString = z
+  .string()
+  .trim()
+  .transform((v) => (v === '' ? undefined : v))
+  .optional();
+
+const baseSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('production'),
+  HOST: z.string().default('127.0.0.1'),
+  PORT: int(0, 65535).default(3000),
+  DATA_DIR: z.string().default('./data'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
+
+  DATABASE_URL: optionalString.pipe(
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// connection string')
+      .optional(),
+  ),
+  DB_POOL_SIZE: int(1, 500).default(10),
+  DB_QUERY_TIMEOUT_MS: int(0, 600_000).default(5_000),
+  DB_CONNECT_TIMEOUT_MS: int(100, 60_000).default(1_000),
+  DB_RETRY_ATTEMPTS: int(0, 10).default(3),
+  DB_PREPARED_STATEMENTS: bool.optional(),
+  MIGRATE_ON_START: bool.default(true),
+
+  REDIS_URL: optionalString.pipe(
+    z
+      .string()
+      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .optional(),
+  ),
+  THREAD_CACHE_TTL: int(1, 86_400).default(300),
+  THREAD_BATCH_SIZE: int(1, 1_000).default(100),
+  CACHE_MAX_SIZE: int(10, 10_000_000).default(1000),
+  CACHE_CLEANUP_INTERVAL_MS: int(0, 3_600_000).default(60_000),
+
+  AUTH_MODE: z.enum(['local', 'jwt']).optional(),
+  LOCAL_USER_ID: z.string().min(1).max(255).default('me'),
+  JWT_SECRET: optionalString,
+  JWT_JWKS_URL: optionalString.pipe(z.url().optional()),
+  JWT_ISSUER: optionalString,
+  JWT_AUDIENCE: optionalString,
+  JWT_ALGORITHMS: optionalString,
+  JWT_ADMIN_CLAIM: z.string().default('role'),
+  JWT_ADMIN_VALUE: z.string().default('admin'),
+  SUPABASE_URL: optionalString.pipe(z.url().optional()),
+  SUPABASE_ANON_KEY: optionalString,
+  SUPABASE_SERVICE_ROLE_KEY: optionalString,
+  SUPABASE_JWT_SECRET: optionalString,
+
+  BODY_LIMIT_BYTES: int(1024, 10_485_760).default(102_400),
+  TRUST_PROXY: bool.default(false),
+  WEB_DIST_DIR: z.string().default('web/dist'),
+  SHUTDOWN_TIMEOUT_MS: int(0, 120_000).default(10_000),
+});
+
+const schema = baseSchema.superRefine((env, ctx) => {
+  const authMode = env.AUTH_MODE ?? defaultAuthMode(env);
+  if (authMode === 'jwt') {
+    const hasKey = env.JWT_SECRET || env.SUPABASE_JWT_SECRET || env.JWT_JWKS_URL || env.SUPABASE_URL;
+    if (!hasKey) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AUTH_MODE'],
+        message: 'jwt mode needs JWT_SECRET, SUPABASE_JWT_SECRET, JWT_JWKS_URL or SUPABASE_URL',
+      });
+    }
+    for (const name of ['JWT_SECRET', 'SUPABASE_JWT_SECRET'] as const) {
+      const secret = env[name];
+      if (secret && Buffer.byteLength(secret) < 32) {
+        ctx.addIssue({ code: 'custom', path: [name], message: 'must be at least 32 bytes for HS256' });
+      }
+    }
+  }
+  if (authMode === 'local' && !isLoopback(env.HOST)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['HOST'],
+      message: `local mode (no authentication) only listens on a loopback address, not ${env.HOST}; set AUTH_MODE=jwt to serve other hosts`,
+    });
+  }
+});
+
+function defaultAuthMode(env: {
+  JWT_SECRET?: string | undefined;
+  SUPABASE_JWT_SECRET?: string | undefined;
+  JWT_JWKS_URL?: string | undefined;
+  SUPABASE_URL?: string | undefined;
+}): 'local' | 'jwt' {
+  return env.JWT_SECRET || env.SUPABASE_JWT_SECRET || env.JWT_JWKS_URL || env.SUPABASE_URL ? 'jwt' : 'local';
+}
+
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  if (isIP(host) === 6) return host === '::1';
+  return false;
+}
+
+export type RawConfig = z.output<typeof schema>;
+
+const KNOWN_VARIABLES = new Set(Object.keys(baseSchema.shape));
+
+export interface Config extends RawConfig {
+  authMode: 'local' | 'jwt';
+  dataDir: string;
+  database: { engine: 'pglite' } | { engine: 'postgres'; url: string };
+  jwtAlgorithms: string[];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`Invalid configuration:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads `<NAME>_FILE` variables into `<NAME>` (the file wins only when NAME itself is unset). */
+function resolveFileVariables(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = { ...env };
+  for (const [name, path] of Object.entries(env)) {
+    if (!name.endsWith('_FILE') || !path) continue;
+    const target = name.slice(0, -'_FILE'.length);
+    if (!KNOWN_VARIABLES.has(target)) continue;
+    if (out[target] !== undefined && out[target] !== '') continue;
+    try {
+      out[target] = readFileSync(path, 'utf8').trim();
+    } catch (error) {
+      throw new ConfigError([`${name}: cannot read ${path} (${(error as Error).message})`]);
+    }
+  }
+  return out;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const parsed = schema.safeParse(resolveFileVariables(env));
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'}: ${i.message}`),
+    );
+  }
+  const raw = parsed.data;
+  const authMode = raw.AUTH_MODE ?? defaultAuthMode(raw);
+  const config: Config = {
+    ...raw,
+    authMode,
+    dataDir: resolve(raw.DATA_DIR),
+    database: raw.DATABASE_URL ? { engine: 'postgres', url: raw.DATABASE_URL } : { engine: 'pglite' },
+    jwtAlgorithms: raw.JWT_ALGORITHMS
+      ? raw.JWT_ALGORITHMS.split(',').map((a) => a.trim())
+      : [
+          ...(raw.JWT_SECRET || raw.SUPABASE_JWT_SECRET ? ['HS256'] : []),
+          ...(raw.JWT_JWKS_URL || raw.SUPABASE_URL ? ['RS256', 'ES256'] : []),
+        ],
+  };
+  return Object.freeze(config);
+}

@@ -1,0 +1,151 @@
+/**
+ * The one place that knows every adapter: builds them from the configuration and wires them into the service.
+ * Closing the container closes everything it opened, in reverse order.
+ */
+import type { Logger as PinoLogger } from 'pino';
+import { type Authenticator, JwtAuthenticator, LocalAuthenticator } from './api/auth/authenticator.ts';
+import { type AppDeps, buildApp } from './api/build-app.ts';
+import { MemoryCache } from './cache/memory-cache.ts';
+import type { Config } from './config.ts';
+import { LocalEventBus } from './events/local-event-bus.ts';
+import { createLogger } from './logger.ts';
+import type { Cache } from './ports/cache.ts';
+import { type Clock, systemClock } from './ports/clock.ts';
+import type { EventBus } from './ports/event-bus.ts';
+import { cacheCheck, databaseCheck, HealthService } from './service/health-service.ts';
+import { LeadService } from './service/lead-service.ts';
+import { ThreadTrackingService } from './service/thread-tracking-service.ts';
+import { lockDataDir } from './store/data-dir-lock.ts';
+import { openDatabase } from './store/database.ts';
+import { KyselyStore } from './store/kysely-store.ts';
+import { migrations } from './store/migrations/index.ts';
+import { Migrator } from './store/migrator.ts';
+
+export interface Container {
+  config: Readonly<Config>;
+  logger: PinoLogger;
+  store: KyselyStore;
+  cache: Cache;
+  events: EventBus;
+  clock: Clock;
+  service: ThreadTrackingService;
+  leads: LeadService;
+  health: HealthService;
+  authenticator: Authenticator;
+  migrator: Migrator;
+  buildHttpApp(extra?: Partial<AppDeps>): ReturnType<typeof buildApp>;
+  close(): Promise<void>;
+}
+
+export interface ContainerOverrides {
+  logger?: PinoLogger;
+  clock?: Clock;
+  /** Skip migrations even when MIGRATE_ON_START is set (the migrate command runs them itself). */
+  skipMigrations?: boolean;
+}
+
+export async function createContainer(
+  config: Readonly<Config>,
+  overrides: ContainerOverrides = {},
+): Promise<Container> {
+  const logger = overrides.logger ?? createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
+  const closers: (() => Promise<void> | void)[] = [];
+  const close = async () => {
+    for (const closer of closers.reverse()) {
+      try {
+        await closer();
+      } catch (error) {
+        logger.error({ err: error }, 'error while shutting down');
+      }
+    }
+  };
+  try {
+    if (config.database.engine === 'pglite') closers.push(lockDataDir(config.dataDir));
+    const handle = await openDatabase(
+      config.database.engine === 'pglite'
+        ? { engine: 'pglite', dataDir: config.dataDir }
+        : {
+            engine: 'postgres',
+            url: config.database.url,
+            poolSize: config.DB_POOL_SIZE,
+            queryTimeoutMs: config.DB_QUERY_TIMEOUT_MS,
+            connectTimeoutMs: config.DB_CONNECT_TIMEOUT_MS,
+            ...(config.DB_PREPARED_STATEMENTS === undefined
+              ? {}
+              : { prepare: config.DB_PREPARED_STATEMENTS }),
+          },
+    );
+    const store = new KyselyStore(handle);
+    closers.push(() => store.close());
+    const migrator = new Migrator(handle.db, migrations);
+    if (config.MIGRATE_ON_START && !overrides.skipMigrations) {
+      const result = await migrator.migrateTo();
+      if (result.applied.length > 0) logger.info({ migrations: result.applied }, 'database migrated');
+    }
+
+    const cache = new MemoryCache({
+      ttl: config.THREAD_CACHE_TTL,
+      maxSize: config.CACHE_MAX_SIZE,
+      cleanupInterval: config.CACHE_CLEANUP_INTERVAL_MS,
+    });
+    closers.push(() => cache.close());
+    const events = new LocalEventBus((error) => logger.error({ err: error }, 'event listener failed'));
+    closers.push(() => events.close());
+    const clock = overrides.clock ?? systemClock;
+    const service = new ThreadTrackingService({
+      store,
+      cache,
+      clock,
+      events,
+      config: { cacheTtlSeconds: config.THREAD_CACHE_TTL, batchSize: config.THREAD_BATCH_SIZE },
+      logger,
+    });
+    const leads = new LeadService(store);
+    const health = new HealthService([databaseCheck(store), cacheCheck(cache)]);
+    const authenticator = createAuthenticator(config);
+
+    return {
+      config,
+      logger,
+      store,
+      cache,
+      events,
+      clock,
+      service,
+      leads,
+      health,
+      authenticator,
+      migrator,
+      buildHttpApp: (extra = {}) =>
+        buildApp({
+          service,
+          leads,
+          health,
+          authenticator,
+          logger,
+          bodyLimit: config.BODY_LIMIT_BYTES,
+          trustProxy: config.TRUST_PROXY,
+          webDistDir: config.WEB_DIST_DIR,
+          ...extra,
+        }),
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+export function createAuthenticator(config: Readonly<Config>): Authenticator {
+  if (config.authMode === 'local') return new LocalAuthenticator(config.LOCAL_USER_ID);
+  const supabase = config.SUPABASE_URL?.replace(/\/$/, '');
+  return new JwtAuthenticator({
+    secret: config.JWT_SECRET ?? config.SUPABASE_JWT_SECRET,
+    jwksUrl: config.JWT_JWKS_URL ?? (supabase ? `${supabase}/auth/v1/.well-known/jwks.json` : undefined),
+    algorithms: config.jwtAlgorithms,
+    issuer: config.JWT_ISSUER ?? (supabase ? `${supabase}/auth/v1` : undefined),
+    audience: config.JWT_AUDIENCE ?? (supabase ? 'authenticated' : undefined),
+    adminClaim: config.JWT_ADMIN_CLAIM,
+    adminValue: config.JWT_ADMIN_VALUE,
+  });
+}
