@@ -126,6 +126,10 @@ export async function createContainer(
           bodyLimit: config.BODY_LIMIT_BYTES,
           trustProxy: config.TRUST_PROXY,
           webDistDir: config.WEB_DIST_DIR,
+          publicConfig: {
+            ...(config.SUPABASE_URL ? { supabaseUrl: config.SUPABASE_URL } : {}),
+            ...(config.SUPABASE_ANON_KEY ? { supabaseAnonKey: config.SUPABASE_ANON_KEY } : {}),
+          },
           ...extra,
         }),
       close,

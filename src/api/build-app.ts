@@ -36,6 +36,8 @@ export interface AppDeps {
   /** More route plugins under /api/v1 (later capabilities register here). */
   apiPlugins?: ((app: FastifyInstance) => Promise<void>)[];
   version?: string;
+  /** Public sign-in settings for the web app (Supabase URL and anon key). */
+  publicConfig?: { supabaseUrl?: string; supabaseAnonKey?: string };
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -102,7 +104,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(fastifySwaggerUi, { routePrefix: '/api/docs' });
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  await app.register(healthRoutes, { health: deps.health });
+  await app.register(healthRoutes, {
+    health: deps.health,
+    publicConfig: { authMode: deps.authenticator.mode, ...deps.publicConfig },
+  });
 
   await app.register(
     async (api) => {

@@ -12,8 +12,34 @@ const readySchema = z.object({
   checks: z.record(z.string(), z.object({ status: z.enum(['ok', 'degraded', 'down']) }).loose()),
 });
 
-export async function healthRoutes(app: FastifyInstance, opts: { health: HealthService }) {
+export interface PublicConfig {
+  authMode: 'local' | 'jwt';
+  supabaseUrl?: string;
+  supabaseAnonKey?: string;
+}
+
+export async function healthRoutes(
+  app: FastifyInstance,
+  opts: { health: HealthService; publicConfig: PublicConfig },
+) {
   const r = app.withTypeProvider<ZodTypeProvider>();
+  r.get(
+    '/api/config',
+    {
+      schema: {
+        tags: ['account'],
+        summary: 'What a client needs before signing in (public)',
+        response: {
+          200: z.object({
+            authMode: z.enum(['local', 'jwt']),
+            supabaseUrl: z.string().optional(),
+            supabaseAnonKey: z.string().optional(),
+          }),
+        },
+      },
+    },
+    async () => opts.publicConfig,
+  );
   r.get(
     '/health',
     {
