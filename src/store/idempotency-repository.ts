@@ -57,7 +57,7 @@ export class KyselyIdempotencyRepository implements IdempotencyRepository {
   async complete(userId: string, key: string, response: StoredResponse): Promise<void> {
     await this.#db
       .updateTable('idempotency_keys')
-      .set({ status: 'completed', response: JSON.stringify(response) })
+      .set({ status: 'completed', response: sql<string>`${JSON.stringify(response)}::text::jsonb` as never })
       .where('user_id', '=', userId)
       .where('key', '=', key)
       .execute();

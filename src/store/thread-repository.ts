@@ -46,7 +46,8 @@ function toChange(row: ChangeRow): ThreadChange {
 
 /** `'{"a":1}'::jsonb || jsonb_build_object('followupCount', t.followup_count)` for fields known after the write. */
 function eventData(data: Record<string, unknown>, includeFields: readonly string[] = []) {
-  const base = sql<string>`${JSON.stringify(data)}::jsonb`;
+  // Through text: a parameter typed jsonb would be JSON-encoded a second time by postgres.js.
+  const base = sql<string>`${JSON.stringify(data)}::text::jsonb`;
   if (includeFields.length === 0) return base;
   const pairs = includeFields.map(
     (field) => sql`${sql.lit(field)}, t.${sql.ref(COLUMN_OF[field as keyof typeof COLUMN_OF] ?? field)}`,
