@@ -12,8 +12,9 @@ declare module 'fastify' {
 
 export const authPlugin = fp(async (app: FastifyInstance, opts: { authenticator: Authenticator }) => {
   app.decorateRequest('principal', null as unknown as Principal);
+  // Registered inside the /api/v1 scope, so it runs for exactly its routes. No test on request.url: the raw URL
+  // is still percent-encoded (/ap%69/v1/...) while the router matches the decoded path.
   app.addHook('onRequest', async (request) => {
-    if (!request.url.startsWith('/api/v1/') && request.url !== '/api/v1') return;
     request.principal = await opts.authenticator.authenticate(request.headers.authorization);
   });
 });
