@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject, validatorCompiler } from 'fastify-type-provider-zod';
 import type { HealthService } from '../service/health-service.ts';
 import type { LeadService } from '../service/lead-service.ts';
@@ -55,6 +55,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: deps.trustProxy ?? false,
     return503OnClosing: true,
     routerOptions: { maxParamLength: 500, ignoreTrailingSlash: true },
+    // Errors raised before routing (bad percent-encoding, over-long path parameter) never reach the error handler:
+    // answer them as problem+json here, as the not-found handler does.
+    frameworkErrors: (error, request, reply: FastifyReply) => {
+      const problem = toProblem(error, request.url.split('?')[0], request.id);
+      return reply.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
+    },
     ajv: { customOptions: { coerceTypes: false } },
   });
 

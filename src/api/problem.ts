@@ -40,6 +40,8 @@ const FASTIFY_CODES: Record<string, { code: ErrorCode; detail?: string }> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'VALIDATION_FAILED', detail: 'The JSON body is empty' },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'VALIDATION_FAILED', detail: 'Content-Length does not match' },
   FST_ERR_CTP_INVALID_JSON_BODY: { code: 'VALIDATION_FAILED', detail: 'The body is not valid JSON' },
+  FST_ERR_BAD_URL: { code: 'VALIDATION_FAILED', detail: 'The URL is not validly percent-encoded' },
+  FST_ERR_MAX_PARAM_LENGTH: { code: 'VALIDATION_FAILED', detail: 'A path parameter is too long' },
 };
 
 export function toProblem(error: unknown, instance?: string, requestId?: string): Problem {
