@@ -5,7 +5,7 @@
  * instead of silently returning the wrong rows.
  */
 import { AppError } from './errors.ts';
-import type { ThreadSort } from './thread.ts';
+import { isoDateTime, type ThreadSort } from './thread.ts';
 
 export interface CursorPosition {
   sort: ThreadSort;
@@ -39,7 +39,13 @@ export function decodeCursor(cursor: string, sort: ThreadSort, order: 'asc' | 'd
   const [tag, value, id] = parsed as unknown[];
   const expectedTag = (sort === 'createdAt' ? 'c' : 'l') + (order === 'asc' ? 'a' : 'd');
   if (tag !== expectedTag) throw invalid('it was made for another sort or order');
-  if (value !== null && (typeof value !== 'string' || !ISO.test(value))) throw invalid('malformed position');
+  // The shape alone would let through dates the database refuses (2026-02-30, hour 25, year 0000).
+  if (
+    value !== null &&
+    (typeof value !== 'string' || !ISO.test(value) || !isoDateTime.safeParse(value).success)
+  ) {
+    throw invalid('malformed position');
+  }
   if (typeof id !== 'string' || !UUID.test(id)) throw invalid('malformed position');
   return { sort, order, value, id };
 }

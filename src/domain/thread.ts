@@ -101,8 +101,16 @@ export const userIdSchema = safeText(255).min(1);
 
 export const uuidSchema = z.uuid();
 
+/** Whether an ISO date-time falls in years 0001..9999 once in UTC (PostgreSQL refuses year 0000; 5-digit years
+ * and BC dates would not round-trip as ISO 8601). */
+export function isStorableDateTime(value: string): boolean {
+  const year = new Date(value).getUTCFullYear();
+  return year >= 1 && year <= 9999;
+}
+
 export const isoDateTime = z.iso
   .datetime({ offset: true, precision: undefined })
+  .refine(isStorableDateTime, 'must be between the years 0001 and 9999 (UTC)')
   .describe('ISO 8601 date-time with a time zone, e.g. 2026-12-03T14:00:00Z');
 
 /** Email addresses are kept lower-cased so that search, lead matching and participant filters agree. */
