@@ -220,6 +220,7 @@ export class ThreadTrackingService {
     options: WriteOptions & { upsert?: boolean } = {},
   ): Promise<Thread> {
     return this.#write(userId, options, async (scope) => {
+      await requireOwnLeads(scope, userId, [input.leadId]);
       const fields = planCreate(input, this.#nowIso());
       if (options.upsert) {
         const [change] = await scope.threads.upsertMany(userId, [onlyGiven(input, fields)]);
@@ -327,11 +328,17 @@ export class ThreadTrackingService {
     }
     return this.#write(userId, options, async (scope) => {
       const now = this.#nowIso();
-      const run = async (s: StoreScope) =>
-        s.threads.upsertMany(
+      const run = async (s: StoreScope) => {
+        await requireOwnLeads(
+          s,
+          userId,
+          inputs.map((input) => input.leadId),
+        );
+        return s.threads.upsertMany(
           userId,
           inputs.map((input) => onlyGiven(input, planCreate(input, now))),
         );
+      };
       const changes = scope !== this.#store ? await run(scope) : await this.#store.transaction(run);
       const created = changes.filter((c) => c.event.type === 'created').length;
       return {
@@ -407,6 +414,7 @@ export class ThreadTrackingService {
   async #command(userId: string, command: ThreadCommand, options: WriteOptions): Promise<Thread> {
     const mutation = planCommand(command, this.#nowIso());
     return this.#write(userId, options, async (scope) => {
+      if (command.type === 'update') await requireOwnLeads(scope, userId, [command.patch.leadId]);
       const change = await scope.threads.update(userId, command.threadId, mutation);
       if (!change) throw threadNotFound(command.threadId);
       return { changes: [change], result: change.thread };
@@ -502,6 +510,25 @@ export class ThreadTrackingService {
 
 function withListDefaults(filters: ListFilters): ThreadQuery {
   return { sort: 'lastActivity', order: 'desc', limit: 50, ...filters } as ThreadQuery;
+}
+
+/**
+ * A thread may link only to a lead of its own user: the foreign key alone would accept another user's lead, and an
+ * unknown id would surface as a constraint violation instead of LEAD_NOT_FOUND.
+ */
+async function requireOwnLeads(
+  scope: StoreScope,
+  userId: string,
+  leadIds: (string | null | undefined)[],
+): Promise<void> {
+  for (const leadId of new Set(leadIds)) {
+    if (typeof leadId !== 'string') continue;
+    if (!(await scope.leads.get(userId, leadId))) {
+      throw new AppError('LEAD_NOT_FOUND', `Lead ${JSON.stringify(leadId)} was not found`, {
+        details: [{ path: 'leadId', message: 'no lead with this id belongs to the caller' }],
+      });
+    }
+  }
 }
 
 function afterId(options: { afterId?: string }): { afterId?: string } {
