@@ -39,7 +39,25 @@ describe('toProblem: AppError', () => {
 });
 
 describe('toProblem: validation errors', () => {
-  it('names each unknown field', () => {
+  it('names each unknown field, as fastify-type-provider-zod reports them', () => {
+    const problem = toProblem({
+      validation: [
+        {
+          keyword: 'unrecognized_keys',
+          instancePath: '/threads/0',
+          message: 'Unrecognized keys: "userId", "id"',
+          params: { keys: ['userId', 'id'] },
+        },
+      ],
+      validationContext: 'body',
+    });
+    expect(problem.errors).toEqual([
+      { path: 'body.threads.0.userId', message: 'is not a known field' },
+      { path: 'body.threads.0.id', message: 'is not a known field' },
+    ]);
+  });
+
+  it('names each unknown field of a nested issue', () => {
     const problem = toProblem({
       validation: [
         {

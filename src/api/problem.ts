@@ -23,9 +23,11 @@ interface FastifyLikeError {
   statusCode?: number;
   message?: string;
   validation?: {
+    /** The zod issue code (fastify-type-provider-zod puts it here, and the issue's other fields in params). */
+    keyword?: string;
     instancePath?: string;
     message?: string;
-    params?: { issue?: { path?: PropertyKey[]; code?: string; keys?: string[] } };
+    params?: { keys?: string[]; issue?: { path?: PropertyKey[]; code?: string; keys?: string[] } };
   }[];
   validationContext?: string;
 }
@@ -63,9 +65,10 @@ export function toProblem(error: unknown, instance?: string, requestId?: string)
     const errors = e.validation.flatMap((v) => {
       const path = [where, ...(v.params?.issue?.path?.map(String) ?? pathFromPointer(v.instancePath))];
       const issue = v.params?.issue;
+      const keys = issue?.keys ?? v.params?.keys;
       // One entry per unknown field, named, so a client can see exactly what was refused.
-      if (issue?.code === 'unrecognized_keys' && issue.keys?.length) {
-        return issue.keys.map((key) => ({ path: [...path, key].join('.'), message: 'is not a known field' }));
+      if ((issue?.code ?? v.keyword) === 'unrecognized_keys' && keys?.length) {
+        return keys.map((key) => ({ path: [...path, key].join('.'), message: 'is not a known field' }));
       }
       return [{ path: path.filter(Boolean).join('.'), message: v.message ?? 'is not valid' }];
     });
