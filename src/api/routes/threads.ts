@@ -30,7 +30,7 @@ const eventsQuery = z.strictObject({
     .string()
     .regex(/^\d{1,19}$/, 'must be an event id')
     // Event ids are bigint: a larger number would reach the database as an out-of-range value.
-    .refine((id) => BigInt(id) <= 9_223_372_036_854_775_807n, 'must be an event id')
+    .refine((id) => !/^\d{19}$/.test(id) || id <= '9223372036854775807', 'must be an event id')
     .optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
