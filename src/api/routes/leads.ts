@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { leadCreateSchema, leadPatchSchema, safeText } from '../../domain/thread.ts';
 import type { LeadService } from '../../service/lead-service.ts';
 import { errorResponses, leadSchema } from '../schemas.ts';
+import { writeOptions } from '../write-options.ts';
 
 const leadParams = z.strictObject({ leadId: z.uuid() });
 
@@ -38,7 +39,9 @@ export async function leadRoutes(app: FastifyInstance, opts: { leads: LeadServic
       },
     },
     async (request, reply) =>
-      reply.status(201).send(await leads.create(request.principal.userId, request.body)),
+      reply
+        .status(201)
+        .send(await leads.create(request.principal.userId, request.body, writeOptions(request, reply, 201))),
   );
   r.get(
     '/leads/:leadId',
@@ -63,7 +66,13 @@ export async function leadRoutes(app: FastifyInstance, opts: { leads: LeadServic
         response: { 200: leadSchema, ...errorResponses },
       },
     },
-    async (request) => leads.update(request.principal.userId, request.params.leadId, request.body),
+    async (request, reply) =>
+      leads.update(
+        request.principal.userId,
+        request.params.leadId,
+        request.body,
+        writeOptions(request, reply, 200),
+      ),
   );
   r.delete(
     '/leads/:leadId',
@@ -76,7 +85,7 @@ export async function leadRoutes(app: FastifyInstance, opts: { leads: LeadServic
       },
     },
     async (request, reply) => {
-      await leads.delete(request.principal.userId, request.params.leadId);
+      await leads.delete(request.principal.userId, request.params.leadId, writeOptions(request, reply, 204));
       return reply.status(204).send(null);
     },
   );
