@@ -119,7 +119,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     async (api) => {
       await api.register(authPlugin, { authenticator: deps.authenticator });
       await api.register(threadRoutes, { service: deps.service });
-      await api.register(leadRoutes, { leads: deps.leads });
+      await api.register(leadRoutes, { leads: deps.leads, service: deps.service });
       await api.register(accountRoutes, { service: deps.service, authMode: deps.authenticator.mode });
       for (const plugin of deps.apiPlugins ?? []) await api.register(plugin);
     },

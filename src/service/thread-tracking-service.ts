@@ -384,6 +384,20 @@ export class ThreadTrackingService {
     });
   }
 
+  /**
+   * Deletes a lead. Its threads stay, unlinked by the foreign key (ON DELETE SET NULL) in the same statement; the
+   * database changes them without a thread command, so the user's cached threads and lists are dropped after commit.
+   */
+  async deleteLead(userId: string, leadId: string, options: WriteOptions = {}): Promise<void> {
+    await this.#write(userId, options, async (scope) => {
+      if (!(await scope.leads.delete(userId, leadId))) {
+        throw new AppError('LEAD_NOT_FOUND', `Lead ${JSON.stringify(leadId)} was not found`);
+      }
+      return { changes: [], result: null };
+    });
+    await this.#cacheWrite(() => this.clearUserCache(userId));
+  }
+
   // ---------------------------------------------------------------------------------------------------------
   // Cache management
 

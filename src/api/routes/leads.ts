@@ -3,13 +3,17 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { leadCreateSchema, leadPatchSchema, safeText } from '../../domain/thread.ts';
 import type { LeadService } from '../../service/lead-service.ts';
+import type { ThreadTrackingService } from '../../service/thread-tracking-service.ts';
 import { errorResponses, leadSchema } from '../schemas.ts';
 import { writeOptions } from '../write-options.ts';
 
 const leadParams = z.strictObject({ leadId: z.uuid() });
 
-export async function leadRoutes(app: FastifyInstance, opts: { leads: LeadService }) {
-  const { leads } = opts;
+export async function leadRoutes(
+  app: FastifyInstance,
+  opts: { leads: LeadService; service: ThreadTrackingService },
+) {
+  const { leads, service } = opts;
   const r = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['leads'];
   r.get(
@@ -85,7 +89,12 @@ export async function leadRoutes(app: FastifyInstance, opts: { leads: LeadServic
       },
     },
     async (request, reply) => {
-      await leads.delete(request.principal.userId, request.params.leadId, writeOptions(request, reply, 204));
+      // Through the thread service: deleting a lead unlinks its threads, whose cached copies must go.
+      await service.deleteLead(
+        request.principal.userId,
+        request.params.leadId,
+        writeOptions(request, reply, 204),
+      );
       return reply.status(204).send(null);
     },
   );
