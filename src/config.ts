@@ -44,6 +44,12 @@ const baseSchema = z.object({
       .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
       .optional(),
   ),
+  REDIS_COMMAND_TIMEOUT_MS: int(10, 10_000).default(100),
+  CACHE_L1_ENABLED: bool.default(true),
+  CACHE_DEGRADED_TTL: int(1, 300).default(3),
+  CACHE_WARM_THREADS: int(0, 1_000_000).default(2000),
+  CACHE_WARM_USERS: int(0, 100_000).default(100),
+  CACHE_WARM_BUDGET_MS: int(0, 600_000).default(10_000),
   THREAD_CACHE_TTL: int(1, 86_400).default(300),
   THREAD_BATCH_SIZE: int(1, 1_000).default(100),
   CACHE_MAX_SIZE: int(10, 10_000_000).default(1000),

@@ -5,13 +5,15 @@
 import type { Logger as PinoLogger } from 'pino';
 import { type Authenticator, JwtAuthenticator, LocalAuthenticator } from './api/auth/authenticator.ts';
 import { type AppDeps, buildApp } from './api/build-app.ts';
-import { MemoryCache } from './cache/memory-cache.ts';
+import { createCache } from './cache/create-cache.ts';
+import { TieredCache } from './cache/tiered-cache.ts';
 import type { Config } from './config.ts';
 import { LocalEventBus } from './events/local-event-bus.ts';
 import { createLogger } from './logger.ts';
 import type { Cache } from './ports/cache.ts';
 import { type Clock, systemClock } from './ports/clock.ts';
 import type { EventBus } from './ports/event-bus.ts';
+import { CacheWarmer } from './service/cache-warmer.ts';
 import { cacheCheck, databaseCheck, HealthService } from './service/health-service.ts';
 import { LeadService } from './service/lead-service.ts';
 import { ThreadTrackingService } from './service/thread-tracking-service.ts';
@@ -33,6 +35,7 @@ export interface Container {
   health: HealthService;
   authenticator: Authenticator;
   migrator: Migrator;
+  warmer: CacheWarmer;
   buildHttpApp(extra?: Partial<AppDeps>): ReturnType<typeof buildApp>;
   close(): Promise<void>;
 }
@@ -83,10 +86,21 @@ export async function createContainer(
       if (result.applied.length > 0) logger.info({ migrations: result.applied }, 'database migrated');
     }
 
-    const cache = new MemoryCache({
-      ttl: config.THREAD_CACHE_TTL,
+    const cache = await createCache({
+      ttlSeconds: config.THREAD_CACHE_TTL,
       maxSize: config.CACHE_MAX_SIZE,
-      cleanupInterval: config.CACHE_CLEANUP_INTERVAL_MS,
+      cleanupIntervalMs: config.CACHE_CLEANUP_INTERVAL_MS,
+      ...(config.REDIS_URL
+        ? {
+            redis: {
+              url: config.REDIS_URL,
+              commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+              degradedTtlSeconds: config.CACHE_DEGRADED_TTL,
+              l1Enabled: config.CACHE_L1_ENABLED,
+            },
+          }
+        : {}),
+      logger,
     });
     closers.push(() => cache.close());
     const events = new LocalEventBus((error) => logger.error({ err: error }, 'event listener failed'));
@@ -102,6 +116,24 @@ export async function createContainer(
     });
     const leads = new LeadService(store);
     const health = new HealthService([databaseCheck(store), cacheCheck(cache)]);
+    const warmer = new CacheWarmer({
+      store,
+      cache,
+      service,
+      ttlSeconds: config.THREAD_CACHE_TTL,
+      limits: {
+        threads: config.CACHE_WARM_THREADS,
+        users: config.CACHE_WARM_USERS,
+        timeBudgetMs: config.CACHE_WARM_BUDGET_MS,
+      },
+      logger,
+    });
+    if (cache instanceof TieredCache) {
+      // A Redis that restarted has lost everything: warm it again once it answers.
+      cache.onRecovered(async () => {
+        if (await cache.redisRestarted()) void warmer.warm();
+      });
+    }
     const authenticator = createAuthenticator(config);
 
     return {
@@ -116,6 +148,7 @@ export async function createContainer(
       health,
       authenticator,
       migrator,
+      warmer,
       buildHttpApp: (extra = {}) =>
         buildApp({
           service,

@@ -50,6 +50,24 @@ export class MemoryCache implements Cache {
     this.#defaultTtlMs = seconds * 1000;
   }
 
+  /** Shortens every entry that would live longer than `seconds` (Redis became unreachable: nothing invalidates
+   * this tier from other instances any more, so what it holds may only be trusted briefly). */
+  capTtl(seconds: number): void {
+    const cap = seconds * 1000;
+    for (const key of [...this.#lru.keys()]) {
+      if (this.#lru.getRemainingTTL(key) > cap) {
+        const entry = this.#lru.peek(key);
+        if (entry) this.#lru.set(key, entry, { ttl: cap });
+      }
+    }
+  }
+
+  /** Empties the tier (entries and counters), keeping statistics. */
+  clear(): void {
+    this.#lru.clear();
+    this.#counters.clear();
+  }
+
   get size(): number {
     return this.#lru.size;
   }

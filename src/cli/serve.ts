@@ -34,6 +34,8 @@ export async function serve(config: Readonly<Config> = loadConfig()): Promise<vo
       },
       `thread-tracker listening on ${address}`,
     );
+    // After listening: warming runs in the background and never delays readiness.
+    void container.warmer.warm();
   } catch (error) {
     await app.close();
     await container.close();

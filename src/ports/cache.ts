@@ -33,9 +33,17 @@ export interface Cache {
   getVersioned(key: string): Promise<CacheEntry | undefined>;
   /**
    * Stores `value` at `version` unless the key holds an entry or tombstone with a newer version. `value: null`
-   * writes a tombstone. Returns whether it was stored.
+   * writes a tombstone. Returns true when the cache now holds exactly what was given (false: refused for an older
+   * version, or a value too big to cache, which leaves a tombstone instead). `invalidate` marks a write after a commit: every other
+   * instance must drop older copies it holds.
    */
-  setVersioned(key: string, value: string | null, version: number, ttlSeconds?: number): Promise<boolean>;
+  setVersioned(
+    key: string,
+    value: string | null,
+    version: number,
+    ttlSeconds?: number,
+    options?: { invalidate?: boolean },
+  ): Promise<boolean>;
   /** Atomically increments a counter (list generations); returns the new value. `get` reads it as text. */
   incr(key: string): Promise<number>;
   stats(): CacheStats;

@@ -42,6 +42,8 @@ export interface ThreadRepository {
     userId: string,
     query: { threadId?: string; afterId?: string; limit: number },
   ): Promise<ThreadEvent[]>;
+  /** The most recently active threads of all users (cache warming). */
+  recent(limit: number): Promise<Thread[]>;
   /** Aggregates of threads created in the range (see the README for each figure's definition). */
   aggregate(userId: string, range: AnalyticsRange): Promise<AnalyticsAggregates>;
 }

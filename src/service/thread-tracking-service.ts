@@ -497,6 +497,7 @@ export class ThreadTrackingService {
           value,
           purged ? version + 1 : version,
           this.#config.cacheTtlSeconds,
+          { invalidate: true },
         ),
       );
     }

@@ -307,6 +307,18 @@ export class KyselyThreadRepository implements ThreadRepository {
     return row ? toChange(row as unknown as ChangeRow) : undefined;
   }
 
+  async recent(limit: number) {
+    const rows = await this.#db
+      .selectFrom('thread_tracking')
+      .selectAll()
+      .where('last_activity', 'is not', null)
+      .where(sql<SqlBool>`status is distinct from 'deleted'`)
+      .orderBy('last_activity', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map(rowToThread);
+  }
+
   async listEvents(userId: string, query: { threadId?: string; afterId?: string; limit: number }) {
     let qb = this.#db.selectFrom('thread_events').selectAll().where('user_id', '=', userId);
     if (query.threadId !== undefined) qb = qb.where('thread_id', '=', query.threadId);
