@@ -8,8 +8,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startPostgres } from '../test/harness/postgres.ts';
+import { startApiServer, startBareServer } from '../test/support/server-process.ts';
 import { type LoadResult, medianOf, runLoad } from './lib/load.ts';
-import { startApiServer, startBareServer } from './lib/processes.ts';
 
 const { values: args } = parseArgs({
   options: {

@@ -1,11 +1,11 @@
 /**
- * Child processes for benchmarks: the real API server (`thread-tracker serve`) and the bare node:http ceiling.
- * Load runs in the parent, so server and load generator share the machine's cores exactly as the issue describes.
+ * Child processes for tests and benchmarks: the real API server (`thread-tracker serve`) and the bare node:http
+ * ceiling. A server is healthy (GET /health) before the promise resolves; stop() sends SIGTERM and waits.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { resolve } from 'node:path';
-import { freePort } from '../../test/harness/free-port.ts';
+import { freePort } from '../harness/free-port.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -13,6 +13,8 @@ export interface ServerProcess {
   url: string;
   port: number;
   child: ChildProcess;
+  /** The last 20 kB the process wrote (stdout and stderr). */
+  output(): string;
   rssMb(): Promise<number>;
   stop(): Promise<void>;
 }
@@ -84,7 +86,7 @@ export async function startApiServer(env: Record<string, string>): Promise<Serve
   const log = track(child);
   const url = `http://127.0.0.1:${port}`;
   await waitForHealth(url, child, log);
-  return { url, port, child, rssMb: () => rssOf(child.pid), stop: () => stopChild(child) };
+  return { url, port, child, output: log, rssMb: () => rssOf(child.pid), stop: () => stopChild(child) };
 }
 
 /** The ceiling: node:http answering every request with the same JSON text from a Map. */
@@ -102,5 +104,5 @@ export async function startBareServer(body: string): Promise<ServerProcess> {
   const log = track(child);
   const url = `http://127.0.0.1:${port}`;
   await waitForHealth(url, child, log);
-  return { url, port, child, rssMb: () => rssOf(child.pid), stop: () => stopChild(child) };
+  return { url, port, child, output: log, rssMb: () => rssOf(child.pid), stop: () => stopChild(child) };
 }
