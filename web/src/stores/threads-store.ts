@@ -254,6 +254,27 @@ export function createThreadsStore({ api, notify }: ThreadsStoreDeps) {
       }
     }
 
+    /** Appends to a loaded timeline the events after its last one (our own change, when no live feed told us). */
+    async function catchUpTimeline(threadId: string): Promise<void> {
+      const timeline = get().timelines[threadId];
+      if (timeline?.status !== 'ready') return;
+      try {
+        const { items } = await api.events(threadId, timeline.items.at(-1)?.id);
+        if (items.length === 0) return;
+        set((s) => {
+          const current = s.timelines[threadId];
+          if (!current) return {};
+          const known = new Set(current.items.map((e) => e.id));
+          const fresh = items.filter((e) => !known.has(e.id));
+          if (fresh.length === 0) return {};
+          const merged = [...current.items, ...fresh].sort((a, b) => compareEventIds(a.id, b.id));
+          return { timelines: { ...s.timelines, [threadId]: { ...current, items: merged } } };
+        });
+      } catch {
+        // The history is a convenience here; the next visit reloads it.
+      }
+    }
+
     async function optimistic(
       threadIds: string[],
       change: (t: Thread) => Partial<Thread>,
@@ -283,6 +304,7 @@ export function createThreadsStore({ api, notify }: ThreadsStoreDeps) {
           return { byId };
         });
         for (const id of notFound) forget(id);
+        for (const thread of updated) void catchUpTimeline(thread.threadId);
         return { ok: true, notFound };
       } catch (error) {
         set((s) => {
