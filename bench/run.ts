@@ -1,33 +1,66 @@
 /**
- * `npm run bench`: starts PostgreSQL (durable: fsync and synchronous_commit on), the API server and a bare
- * node:http ceiling, seeds 10,000 threads for one user, and measures with autocannon (100 connections). Each
- * scenario runs `--rounds` times (default 3) after a warm-up; the table shows the run with the median throughput.
- * Options: --duration <s> (default 10), --rounds <n>, --only <scenario,...>, --threads <n>.
+ * `npm run bench`: one command that prints the tables and writes them as JSON to bench/results/.
+ *
+ * Starts PostgreSQL with durable commits (fsync and synchronous_commit on), Redis, the API servers each suite needs
+ * and a bare node:http ceiling; seeds 10,000 threads for one user; measures every scenario with autocannon
+ * (100 connections) `--rounds` times after a warm-up and keeps the round with the median throughput. Client-side
+ * latencies come from autocannon; server-side latencies from the server's own histogram (/metrics), as bucket
+ * upper bounds.
+ *
+ * Suites: foundation (reads, lists, writes on PostgreSQL), cache (memory tier, Redis tier, both, Zipf hit rate,
+ * Redis down). Options: --suite foundation,cache (default all), --duration <s> (10), --rounds <n> (3),
+ * --threads <n> (10000), --connections <n> (100).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startPostgres } from '../test/harness/postgres.ts';
-import { startApiServer, startBareServer } from '../test/support/server-process.ts';
+import { type PostgresServer, startPostgres } from '../test/harness/postgres.ts';
+import { type RedisServer, startRedis } from '../test/harness/redis.ts';
+import { type ServerProcess, startApiServer, startBareServer } from '../test/support/server-process.ts';
 import { type LoadResult, medianOf, runLoad } from './lib/load.ts';
+import { hitRate, scrapeCache, scrapeRoute, serverQuantiles } from './lib/scrape.ts';
+import { zipf } from './lib/zipf.ts';
 
 const { values: args } = parseArgs({
   options: {
+    suite: { type: 'string', default: 'foundation,cache' },
     duration: { type: 'string', default: '10' },
     rounds: { type: 'string', default: '3' },
-    only: { type: 'string' },
     threads: { type: 'string', default: '10000' },
     connections: { type: 'string', default: '100' },
   },
 });
+const suites = new Set(args.suite.split(','));
 const duration = Number(args.duration);
 const rounds = Number(args.rounds);
 const threadCount = Number(args.threads);
 const connections = Number(args.connections);
-const only = args.only ? new Set(args.only.split(',')) : undefined;
 
 const pick = <T>(items: T[]): T => items[Math.floor(Math.random() * items.length)]!;
 const threadIdOf = (i: number) => `bench${String(i).padStart(6, '0')}`;
+const THREAD_ROUTE = '/api/v1/threads/:threadId';
+const LIST_ROUTE = '/api/v1/threads';
+
+interface Row extends LoadResult {
+  suite: string;
+  scenario: string;
+  runs: number[];
+  vsBare?: number;
+  serverP50Ms?: number | null;
+  serverP99Ms?: number | null;
+  hitRate?: number | null;
+}
+
+interface Scenario {
+  name: string;
+  server: ServerProcess;
+  path?: string;
+  next?: () => { path: string; method?: string };
+  /** Route template whose server-side latency is reported. */
+  route?: string;
+  /** Report the cache hit rate over the measured rounds. */
+  measureHitRate?: boolean;
+}
 
 async function seed(url: string, count: number): Promise<void> {
   const started = Date.now();
@@ -37,7 +70,7 @@ async function seed(url: string, count: number): Promise<void> {
       return {
         threadId: threadIdOf(i),
         subject: `Application for role ${i} at Company ${i % 97}`,
-        participants: [`me@example.com`, `recruiter${i % 500}@company${i % 97}.com`],
+        participants: ['me@example.com', `recruiter${i % 500}@company${i % 97}.com`],
         emailType: (['application', 'followup', 'manual'] as const)[i % 3],
         messageCount: 1 + (i % 7),
         lastActivity: new Date(Date.now() - i * 60_000).toISOString(),
@@ -67,103 +100,235 @@ async function listCursors(url: string, pages: number): Promise<string[]> {
   return cursors;
 }
 
-interface Row extends LoadResult {
-  scenario: string;
-  runs: number[];
-  vsBare?: number;
+async function measure(suite: string, scenario: Scenario): Promise<Row> {
+  const load = () =>
+    runLoad({
+      url: scenario.next ? scenario.server.url : `${scenario.server.url}${scenario.path}`,
+      connections,
+      durationSeconds: duration,
+      ...(scenario.next ? { next: scenario.next } : {}),
+    });
+  await runLoad({
+    url: scenario.next ? scenario.server.url : `${scenario.server.url}${scenario.path}`,
+    connections,
+    durationSeconds: 2,
+    ...(scenario.next ? { next: scenario.next } : {}),
+  });
+  const histogramBefore = scenario.route ? await scrapeRoute(scenario.server.url, scenario.route) : undefined;
+  const cacheBefore = scenario.measureHitRate ? await scrapeCache(scenario.server.url) : undefined;
+  const result = await medianOf(rounds, load);
+  const row: Row = { suite, scenario: scenario.name, ...result };
+  if (scenario.route && histogramBefore) {
+    const server = serverQuantiles(histogramBefore, await scrapeRoute(scenario.server.url, scenario.route));
+    row.serverP50Ms = server.p50;
+    row.serverP99Ms = server.p99;
+  }
+  if (cacheBefore) row.hitRate = hitRate(cacheBefore, await scrapeCache(scenario.server.url));
+  console.log(
+    `  ${scenario.name}: ${result.requestsPerSecond} req/s (runs ${result.runs.join(', ')})` +
+      (row.serverP99Ms !== undefined ? `, server p99 <= ${row.serverP99Ms} ms` : '') +
+      (row.hitRate !== undefined ? `, hit rate ${row.hitRate}` : ''),
+  );
+  return row;
+}
+
+function printTable(title: string, rows: Row[]): void {
+  const ceiling = rows.find((r) => r.scenario.startsWith('bare'))?.requestsPerSecond;
+  for (const row of rows) if (ceiling) row.vsBare = Math.round((row.requestsPerSecond / ceiling) * 100) / 100;
+  console.log(`\n${title}\n`);
+  console.log(
+    '| scenario | req/s | vs bare | p50 ms | p99 ms | max ms | server p50 ms | server p99 ms | hit rate | errors | non-2xx |',
+  );
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) {
+    const cell = (v: number | null | undefined) => (v === undefined || v === null ? '' : String(v));
+    console.log(
+      `| ${r.scenario} | ${r.requestsPerSecond} | ${cell(r.vsBare)} | ${r.p50} | ${r.p99} | ${r.max} | ${cell(r.serverP50Ms)} | ${cell(r.serverP99Ms)} | ${cell(r.hitRate)} | ${r.errors} | ${r.non2xx} |`,
+    );
+  }
 }
 
 async function main() {
   console.log(
     `thread-tracker benchmark: ${duration}s x ${rounds} rounds per scenario, ${connections} connections`,
   );
-  const postgres = await startPostgres({ durable: true });
-  const api = await startApiServer({ DATABASE_URL: postgres.url, DB_POOL_SIZE: '20' });
-  const rows: Row[] = [];
+  const started: { stop(): Promise<void> }[] = [];
+  const all: Row[] = [];
+  const extra: Record<string, unknown> = {};
+  let postgres: PostgresServer | undefined;
+  let redis: RedisServer | undefined;
   try {
-    await seed(api.url, threadCount);
+    postgres = await startPostgres({ durable: true });
+    started.push(postgres);
+    const databaseUrl = postgres.url;
+    // The memory-only server seeds the database; the others share it.
+    const memory = await startApiServer({ DATABASE_URL: databaseUrl, DB_POOL_SIZE: '20' });
+    started.push(memory);
+    await seed(memory.url, threadCount);
     const hotId = threadIdOf(42);
-    const sample = await (await fetch(`${api.url}/api/v1/threads/${hotId}`)).text();
+    const sample = await (await fetch(`${memory.url}/api/v1/threads/${hotId}`)).text();
     const bare = await startBareServer(sample);
-    const cursors = await listCursors(api.url, 200);
+    started.push(bare);
     const ids = Array.from({ length: threadCount }, (_, i) => threadIdOf(i));
-    let flip = 0;
+    const bareScenario: Scenario = { name: 'bare node:http (ceiling)', server: bare, path: '/thread' };
 
-    const scenarios: { name: string; url: string; next?: () => { path: string; method?: string } }[] = [
-      { name: 'bare node:http (ceiling)', url: `${bare.url}/thread` },
-      { name: 'GET one thread (cache hit)', url: `${api.url}/api/v1/threads/${hotId}` },
-      {
-        name: 'GET random thread of 10k',
-        url: api.url,
-        next: () => ({ path: `/api/v1/threads/${pick(ids)}` }),
-      },
-      {
-        name: 'list page of 50 (keyset)',
-        url: api.url,
-        next: () => {
-          const cursor = pick(cursors);
-          return { path: `/api/v1/threads?limit=50${cursor ? `&cursor=${cursor}` : ''}` };
+    if (suites.has('foundation')) {
+      const cursors = await listCursors(memory.url, 200);
+      let flip = 0;
+      const rows: Row[] = [];
+      for (const scenario of [
+        bareScenario,
+        {
+          name: 'GET one thread (cache hit)',
+          server: memory,
+          path: `/api/v1/threads/${hotId}`,
+          route: THREAD_ROUTE,
         },
-      },
-      {
-        name: 'hide/unhide (write)',
-        url: api.url,
-        next: () => ({
-          path: `/api/v1/threads/${pick(ids)}/${flip++ % 2 ? 'hide' : 'unhide'}`,
-          method: 'POST',
-        }),
-      },
-    ];
-    for (const scenario of scenarios) {
-      if (only && !only.has(scenario.name) && !scenario.name.startsWith('bare')) continue;
-      // Warm-up: JIT, connection pools, caches.
-      await runLoad({
-        url: scenario.url,
-        connections,
-        durationSeconds: 2,
-        ...(scenario.next ? { next: scenario.next } : {}),
-      });
-      const result = await medianOf(rounds, () =>
-        runLoad({
-          url: scenario.url,
-          connections,
-          durationSeconds: duration,
-          ...(scenario.next ? { next: scenario.next } : {}),
-        }),
-      );
-      rows.push({ scenario: scenario.name, ...result });
-      console.log(`  ${scenario.name}: ${result.requestsPerSecond} req/s (runs ${result.runs.join(', ')})`);
+        {
+          name: `GET random thread of ${threadCount}`,
+          server: memory,
+          next: () => ({ path: `/api/v1/threads/${pick(ids)}` }),
+          route: THREAD_ROUTE,
+          measureHitRate: true,
+        },
+        {
+          name: 'list page of 50 (keyset, random page)',
+          server: memory,
+          next: () => {
+            const cursor = pick(cursors);
+            return { path: `/api/v1/threads?limit=50${cursor ? `&cursor=${cursor}` : ''}` };
+          },
+          route: LIST_ROUTE,
+        },
+        {
+          name: 'hide/unhide (durable write)',
+          server: memory,
+          next: () => ({
+            path: `/api/v1/threads/${pick(ids)}/${flip++ % 2 ? 'hide' : 'unhide'}`,
+            method: 'POST',
+          }),
+          route: '/api/v1/threads/:threadId/hide',
+        },
+      ] satisfies Scenario[]) {
+        rows.push(await measure('foundation', scenario));
+      }
+      printTable('Foundation (PostgreSQL, memory cache)', rows);
+      all.push(...rows);
     }
-    const ceiling = rows.find((r) => r.scenario.startsWith('bare'))?.requestsPerSecond;
-    for (const row of rows)
-      if (ceiling) row.vsBare = Math.round((row.requestsPerSecond / ceiling) * 100) / 100;
-    const rss = await api.rssMb();
-    await bare.stop();
 
-    console.log('');
-    console.log('| scenario | req/s | p50 ms | p99 ms | max ms | errors | non-2xx | vs bare |');
-    console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
-    for (const r of rows) {
-      console.log(
-        `| ${r.scenario} | ${r.requestsPerSecond} | ${r.p50} | ${r.p99} | ${r.max} | ${r.errors} | ${r.non2xx} | ${r.vsBare ?? ''} |`,
+    if (suites.has('cache')) {
+      redis = await startRedis();
+      started.push(redis);
+      const redisOnly = await startApiServer({
+        DATABASE_URL: databaseUrl,
+        REDIS_URL: redis.url,
+        CACHE_L1_ENABLED: 'false',
+      });
+      started.push(redisOnly);
+      const tiered = await startApiServer({ DATABASE_URL: databaseUrl, REDIS_URL: redis.url });
+      started.push(tiered);
+      const pickZipf = zipf(threadCount, 1);
+      const zipfNext = () => ({ path: `/api/v1/threads/${ids[pickZipf()]}` });
+      const rows: Row[] = [];
+      const hot = `/api/v1/threads/${hotId}`;
+      rows.push(await measure('cache', bareScenario));
+      rows.push(
+        await measure('cache', {
+          name: 'GET hit, memory tier',
+          server: memory,
+          path: hot,
+          route: THREAD_ROUTE,
+        }),
       );
+      rows.push(
+        await measure('cache', {
+          name: 'GET hit, Redis tier (no L1)',
+          server: redisOnly,
+          path: hot,
+          route: THREAD_ROUTE,
+        }),
+      );
+      rows.push(
+        await measure('cache', {
+          name: 'GET hit, memory + Redis',
+          server: tiered,
+          path: hot,
+          route: THREAD_ROUTE,
+        }),
+      );
+      rows.push(
+        await measure('cache', {
+          name: `Zipf reads over ${threadCount}, memory + Redis`,
+          server: tiered,
+          next: zipfNext,
+          route: THREAD_ROUTE,
+          measureHitRate: true,
+        }),
+      );
+      rows.push(
+        await measure('cache', {
+          name: `Zipf reads over ${threadCount}, memory only`,
+          server: memory,
+          next: zipfNext,
+          route: THREAD_ROUTE,
+          measureHitRate: true,
+        }),
+      );
+      await redis.shutdownNoSave();
+      rows.push(
+        await measure('cache', {
+          name: 'GET hit, memory + Redis, Redis down',
+          server: tiered,
+          path: hot,
+          route: THREAD_ROUTE,
+        }),
+      );
+      rows.push(
+        await measure('cache', {
+          name: `Zipf reads over ${threadCount}, Redis down`,
+          server: tiered,
+          next: zipfNext,
+          route: THREAD_ROUTE,
+          measureHitRate: true,
+        }),
+      );
+      await redis.start();
+      printTable('Cache tiers (same PostgreSQL)', rows);
+      const byName = (prefix: string) =>
+        rows.find((r) => r.scenario.startsWith(prefix))?.requestsPerSecond ?? 0;
+      extra.redisDownVsMemoryOnly = {
+        getHit:
+          Math.round((byName('GET hit, memory + Redis, Redis down') / byName('GET hit, memory tier')) * 100) /
+          100,
+        zipf:
+          Math.round(
+            (byName(`Zipf reads over ${threadCount}, Redis down`) /
+              byName(`Zipf reads over ${threadCount}, memory only`)) *
+              100,
+          ) / 100,
+      };
+      console.log(
+        `\nThroughput with Redis down relative to memory-only: ${JSON.stringify(extra.redisDownVsMemoryOnly)}`,
+      );
+      all.push(...rows);
     }
-    console.log(`\nAPI server RSS after the run: ${rss} MB`);
+
+    extra.rssMb = { memoryOnlyServer: await memory.rssMb() };
+    console.log(`\nAPI server RSS after the run: ${JSON.stringify(extra.rssMb)}`);
     const outDir = resolve(import.meta.dirname, 'results');
     await mkdir(outDir, { recursive: true });
     const file = resolve(outDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
     await writeFile(
       file,
       JSON.stringify(
-        { date: new Date().toISOString(), duration, rounds, connections, threadCount, rssMb: rss, rows },
+        { date: new Date().toISOString(), duration, rounds, connections, threadCount, ...extra, rows: all },
         null,
         2,
       ),
     );
     console.log(`results written to ${file}`);
   } finally {
-    await api.stop();
-    await postgres.stop();
+    for (const process of started.reverse()) await process.stop().catch(() => {});
   }
 }
 

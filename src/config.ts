@@ -69,6 +69,7 @@ const baseSchema = z.object({
   SUPABASE_SERVICE_ROLE_KEY: optionalString,
   SUPABASE_JWT_SECRET: optionalString,
 
+  METRICS_ENABLED: bool.default(true),
   BODY_LIMIT_BYTES: int(1024, 10_485_760).default(102_400),
   TRUST_PROXY: bool.default(false),
   WEB_DIST_DIR: z.string().default('web/dist'),

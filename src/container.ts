@@ -10,6 +10,7 @@ import { TieredCache } from './cache/tiered-cache.ts';
 import type { Config } from './config.ts';
 import { LocalEventBus } from './events/local-event-bus.ts';
 import { createLogger } from './logger.ts';
+import { createMetrics, type Metrics } from './metrics/metrics.ts';
 import type { Cache } from './ports/cache.ts';
 import { type Clock, systemClock } from './ports/clock.ts';
 import type { EventBus } from './ports/event-bus.ts';
@@ -36,6 +37,7 @@ export interface Container {
   authenticator: Authenticator;
   migrator: Migrator;
   warmer: CacheWarmer;
+  metrics: Metrics | undefined;
   buildHttpApp(extra?: Partial<AppDeps>): ReturnType<typeof buildApp>;
   close(): Promise<void>;
 }
@@ -135,6 +137,8 @@ export async function createContainer(
       });
     }
     const authenticator = createAuthenticator(config);
+    const metrics = config.METRICS_ENABLED ? createMetrics() : undefined;
+    if (metrics) registerComponentMetrics(metrics, { store, cache });
 
     return {
       config,
@@ -149,6 +153,7 @@ export async function createContainer(
       authenticator,
       migrator,
       warmer,
+      metrics,
       buildHttpApp: (extra = {}) =>
         buildApp({
           service,
@@ -159,6 +164,7 @@ export async function createContainer(
           bodyLimit: config.BODY_LIMIT_BYTES,
           trustProxy: config.TRUST_PROXY,
           webDistDir: config.WEB_DIST_DIR,
+          ...(metrics ? { metrics } : {}),
           publicConfig: {
             ...(config.SUPABASE_URL ? { supabaseUrl: config.SUPABASE_URL } : {}),
             ...(config.SUPABASE_ANON_KEY ? { supabaseAnonKey: config.SUPABASE_ANON_KEY } : {}),
@@ -171,6 +177,62 @@ export async function createContainer(
     await close();
     throw error;
   }
+}
+
+/** Gauges read at scrape time from the components that hold the figures. */
+function registerComponentMetrics(metrics: Metrics, deps: { store: KyselyStore; cache: Cache }): void {
+  metrics.gauge(
+    'thread_tracker_db_pool_connections',
+    'Database pool connections by state',
+    ['state'],
+    (set) => {
+      const pool = deps.store.poolStats();
+      set({ state: 'in_use' }, pool.inUse);
+      set({ state: 'idle' }, pool.idle);
+      set({ state: 'waiting' }, pool.waiting);
+      set({ state: 'size' }, pool.size);
+    },
+  );
+  const tiers = () =>
+    deps.cache instanceof TieredCache
+      ? { l1: deps.cache.tierStats().l1, l2: deps.cache.tierStats().l2, all: deps.cache.stats() }
+      : { l1: deps.cache.stats(), all: deps.cache.stats() };
+  metrics.gauge(
+    'thread_tracker_cache_lookups',
+    'Cache lookups by tier and outcome (cumulative)',
+    ['tier', 'outcome'],
+    (set) => {
+      for (const [tier, stats] of Object.entries(tiers())) {
+        set({ tier, outcome: 'hit' }, stats.hits);
+        set({ tier, outcome: 'miss' }, stats.misses);
+      }
+    },
+  );
+  metrics.gauge(
+    'thread_tracker_cache_hit_ratio',
+    'Cache hits over lookups since start, by tier',
+    ['tier'],
+    (set) => {
+      for (const [tier, stats] of Object.entries(tiers())) {
+        const lookups = stats.hits + stats.misses;
+        if (lookups > 0) set({ tier }, stats.hits / lookups);
+      }
+    },
+  );
+  metrics.gauge('thread_tracker_cache_errors', 'Cache errors by tier (cumulative)', ['tier'], (set) => {
+    for (const [tier, stats] of Object.entries(tiers())) set({ tier }, stats.errors);
+  });
+  metrics.gauge(
+    'thread_tracker_circuit_breaker_state',
+    'Circuit breaker state: 0 closed, 1 half-open, 2 open',
+    ['breaker'],
+    (set) => {
+      if (deps.cache instanceof TieredCache) {
+        const state = deps.cache.breakerState;
+        set({ breaker: 'redis' }, state === 'closed' ? 0 : state === 'half-open' ? 1 : 2);
+      }
+    },
+  );
 }
 
 export function createAuthenticator(config: Readonly<Config>): Authenticator {

@@ -17,12 +17,14 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Metrics } from '../metrics/metrics.ts';
 import type { HealthService } from '../service/health-service.ts';
 import type { LeadService } from '../service/lead-service.ts';
 import type { ThreadTrackingService } from '../service/thread-tracking-service.ts';
 import type { Authenticator } from './auth/authenticator.ts';
 import { authPlugin } from './plugins/auth.ts';
 import { errorsPlugin } from './plugins/errors.ts';
+import { metricsPlugin } from './plugins/metrics.ts';
 import { PROBLEM_CONTENT_TYPE, toProblem } from './problem.ts';
 import { leadRoutes } from './routes/leads.ts';
 import { accountRoutes, healthRoutes } from './routes/system.ts';
@@ -42,6 +44,8 @@ export interface AppDeps {
   /** More route plugins under /api/v1 (later capabilities register here). */
   apiPlugins?: ((app: FastifyInstance) => Promise<void>)[];
   version?: string;
+  /** Prometheus metrics; omitted = no /metrics and no per-request recording. */
+  metrics?: Metrics;
   /** Public sign-in settings for the web app (Supabase URL and anon key). */
   publicConfig?: { supabaseUrl?: string; supabaseAnonKey?: string };
 }
@@ -99,6 +103,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return payload;
   });
   await app.register(errorsPlugin);
+  if (deps.metrics) await app.register(metricsPlugin, { metrics: deps.metrics });
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',

@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Cache, CacheEntry, CacheHealth, CacheStats } from '../ports/cache.ts';
 import type { Logger } from '../ports/logger.ts';
+import type { BreakerState } from '../resilience/circuit-breaker.ts';
 import type { MemoryCache } from './memory-cache.ts';
 import type { RedisCache } from './redis-cache.ts';
 
@@ -122,6 +123,10 @@ export class TieredCache implements Cache {
   /** Whether Redis restarted (lost its data) since the last check. */
   redisRestarted(): Promise<boolean> {
     return this.#l2.restartedSinceLastCheck();
+  }
+
+  get breakerState(): BreakerState {
+    return this.#l2.breaker.state;
   }
 
   get degraded(): boolean {

@@ -88,16 +88,16 @@ export class Migrator {
   }
 
   async #ensureTable(db: Kysely<Database>): Promise<void> {
-    // IF NOT EXISTS races between two first starts; the loser's unique violation is harmless, so retry once.
-    try {
+    // CREATE TABLE IF NOT EXISTS is not safe against itself: two first starts can both decide to create. The same
+    // transaction-scoped lock as the migrations serializes them.
+    await db.transaction().execute(async (trx) => {
+      await sql`select pg_advisory_xact_lock(${sql.lit(MIGRATION_LOCK_KEY)})`.execute(trx);
       await sql`
         create table if not exists thread_tracker_migrations (
           version integer primary key,
           name text not null,
           applied_at timestamptz not null default now()
-        )`.execute(db);
-    } catch (error) {
-      if ((error as { code?: string }).code !== '23505') throw error;
-    }
+        )`.execute(trx);
+    });
   }
 }

@@ -81,7 +81,6 @@ describe('JWT authentication', () => {
     ['the scheme and a space', async () => 'Bearer '],
     ['Basic credentials', async () => `Basic ${Buffer.from('me:pw').toString('base64')}`],
     ['a token without a scheme', async () => token('user-a')],
-    ['two spaces after Bearer', async () => `Bearer  ${await token('user-a')}`],
     ['a trailing word', async () => `Bearer ${await token('user-a')} extra`],
     ['two tokens', async () => `Bearer ${await token('user-a')},${await token('user-b')}`],
     ['not a JWT', async () => 'Bearer not-a-jwt'],
@@ -165,6 +164,18 @@ describe('JWT authentication', () => {
     expect(created.json().userId).toBe('user-a');
     const stored = await t.store.db.selectFrom('thread_tracking').select(['user_id', 'thread_id']).execute();
     expect(stored).toEqual([{ user_id: 'user-a', thread_id: 'x1' }]);
+  });
+
+  it('reads the scheme case-insensitively and allows several spaces before the token (RFC 9110)', async () => {
+    for (const header of [
+      `bearer ${await token('user-a')}`,
+      `BEARER ${await token('user-a')}`,
+      `Bearer   ${await token('user-a')}`,
+    ]) {
+      const res = await as(header, 'GET', '/api/v1/me');
+      expect(res.statusCode, header).toBe(200);
+      expect(res.json().userId).toBe('user-a');
+    }
   });
 
   it('accepts a token within the clock tolerance', async () => {

@@ -15,6 +15,7 @@ import {
   type QueryResult,
   type TransactionSettings,
 } from 'kysely';
+import { parsePostgresError } from '../parse-postgres-error.ts';
 import type { QueryObserver } from './query-observer.ts';
 
 export interface PGliteSession {
@@ -137,7 +138,7 @@ class PGliteConnection implements DatabaseConnection {
         : { rows, numAffectedRows: BigInt(result.affectedRows) };
     } catch (error) {
       this.#config.onQuery?.({ sql: compiledQuery.sql, durationMs: performance.now() - started, error });
-      throw error;
+      throw parsePostgresError(error);
     }
   }
 

@@ -17,6 +17,7 @@ import {
 } from 'kysely';
 import type { ReservedSql, Sql } from 'postgres';
 import { AppError } from '../../domain/errors.ts';
+import { parsePostgresError } from '../parse-postgres-error.ts';
 import type { QueryObserver } from './query-observer.ts';
 
 export interface PostgresDialectConfig {
@@ -142,7 +143,7 @@ export class PostgresJsDriver implements Driver {
       return { rows: [...result] as R[], ...affected };
     } catch (error) {
       this.#config.onQuery?.({ sql: compiledQuery.sql, durationMs: performance.now() - started, error });
-      throw error;
+      throw parsePostgresError(error);
     } finally {
       this.#active--;
     }
