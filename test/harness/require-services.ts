@@ -27,10 +27,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, inject, it, type TestContext } from 'vitest';
 import { dovecotInstalled } from './dovecot.ts';
+import { pgbouncerInstalled } from './pgbouncer.ts';
 import { postgresBinaries } from './postgres.ts';
 import { redisServerBinary } from './redis.ts';
 
-export type ServiceName = 'postgres' | 'redis' | 'dovecot' | 'chromium';
+export type ServiceName = 'postgres' | 'redis' | 'dovecot' | 'chromium' | 'pgbouncer';
 
 export interface ServiceStatus {
   available: boolean;
@@ -43,6 +44,7 @@ const installHint: Record<ServiceName, string> = {
   redis: 'install the Debian package redis-server',
   dovecot: 'install the Debian package dovecot-imapd',
   chromium: 'install the Debian package chromium (or set CHROMIUM_PATH)',
+  pgbouncer: 'install the Debian package pgbouncer',
 };
 
 /** True when the run must not skip anything for lack of a server (CI sets REQUIRE_SERVICES=1). */
@@ -99,6 +101,9 @@ function probe(name: ServiceName): ServiceStatus {
       return dovecotInstalled() ? { available: true, reason: '' } : missing('no Dovecot IMAP server');
     case 'chromium':
       return chromiumPath() ? { available: true, reason: '' } : missing('no Chromium');
+    case 'pgbouncer':
+      if (!pgbouncerInstalled()) return missing('no PgBouncer');
+      return probe('postgres');
   }
 }
 

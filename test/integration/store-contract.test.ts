@@ -10,12 +10,17 @@ import type { Thread } from '../../src/domain/thread.ts';
 import type { ListThreadsQuery } from '../../src/ports/store.ts';
 import type { DatabaseHandle } from '../../src/store/database.ts';
 import { KyselyStore } from '../../src/store/kysely-store.ts';
+import { type PgBouncerServer, startPgBouncer } from '../harness/pgbouncer.ts';
 import { createPostgresDatabase } from '../harness/postgres.ts';
 import { hasService, sharedPostgresUrl } from '../harness/require-services.ts';
 import { openTestDatabase } from '../support/test-app.ts';
 
-type EngineName = 'pglite' | 'postgres';
-const engines: EngineName[] = ['pglite', ...(hasService('postgres') ? (['postgres'] as const) : [])];
+type EngineName = 'pglite' | 'postgres' | 'postgres through PgBouncer (transaction pooling)';
+const engines: EngineName[] = [
+  'pglite',
+  ...(hasService('postgres') ? (['postgres'] as const) : []),
+  ...(hasService('pgbouncer') ? (['postgres through PgBouncer (transaction pooling)'] as const) : []),
+];
 
 const NOW = '2026-06-01T12:00:00.000Z';
 const query = (overrides: Partial<ListThreadsQuery> = {}): ListThreadsQuery => ({
@@ -28,17 +33,27 @@ const query = (overrides: Partial<ListThreadsQuery> = {}): ListThreadsQuery => (
 describe.each(engines)('thread store on %s', (engine) => {
   let handle: DatabaseHandle;
   let store: KyselyStore;
+  let bouncer: PgBouncerServer | undefined;
 
   beforeAll(async () => {
-    handle = await openTestDatabase(
-      engine === 'pglite'
-        ? { engine: 'pglite' }
-        : { engine: 'postgres', url: await createPostgresDatabase(sharedPostgresUrl(), 'contract') },
-    );
+    if (engine === 'pglite') handle = await openTestDatabase({ engine: 'pglite' });
+    else {
+      const url = await createPostgresDatabase(sharedPostgresUrl(), 'contract');
+      if (engine === 'postgres') handle = await openTestDatabase({ engine: 'postgres', url });
+      else {
+        // Fewer server connections (4) than the pool's clients (10): statements and transactions share them.
+        bouncer = await startPgBouncer(Number(new URL(url).port), { poolSize: 4 });
+        handle = await openTestDatabase({
+          engine: 'postgres',
+          url: bouncer.url(new URL(url).pathname.slice(1)),
+        });
+      }
+    }
     store = new KyselyStore(handle);
   });
   afterAll(async () => {
     await store?.close();
+    await bouncer?.stop();
   });
   beforeEach(async () => {
     await sql`truncate thread_tracking, thread_events, idempotency_keys, leads`.execute(handle.db);
