@@ -5,10 +5,16 @@ import { defineConfig } from 'vite';
 
 const apiTarget = process.env.API_TARGET ?? 'http://127.0.0.1:3000';
 
-export default defineConfig({
+export default defineConfig(({ command, mode }) => ({
   root: 'web',
   base: '/',
   plugins: [react()],
+  // A build started from a test runner inherits NODE_ENV=test, which would bundle React's development build;
+  // a production-mode build is always the production bundle.
+  define:
+    command === 'build' && mode === 'production'
+      ? { 'process.env.NODE_ENV': JSON.stringify('production') }
+      : {},
   build: {
     outDir: 'dist',
     emptyOutDir: true,
@@ -22,4 +28,4 @@ export default defineConfig({
       '/api': { target: apiTarget, ws: true, changeOrigin: false },
     },
   },
-});
+}));

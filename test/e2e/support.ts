@@ -44,6 +44,8 @@ export async function ensureWebBuild(): Promise<void> {
   try {
     const result = spawnSync(process.execPath, [join(ROOT, 'bin/build-web.js')], {
       cwd: ROOT,
+      // The test runner's NODE_ENV=test must not leak into the bundle.
+      env: { ...process.env, NODE_ENV: 'production' },
       encoding: 'utf8',
       timeout: 170_000,
     });

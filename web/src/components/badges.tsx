@@ -1,5 +1,5 @@
 import type { Thread } from '../api/types.ts';
-import { emailTypeLabel, formatHours, formatRelative, STATUS_LABELS } from '../lib/format.ts';
+import { emailTypeLabel, formatDateTime, formatHours, formatRelative, STATUS_LABELS } from '../lib/format.ts';
 
 export function StatusBadge({ status }: { status: Thread['status'] }) {
   return <span className={`badge badge--${status}`}>{STATUS_LABELS[status]}</span>;
@@ -39,7 +39,7 @@ export function FollowupDue({
     <time
       dateTime={thread.followupScheduledAt}
       className={overdue ? 'due due--now' : 'due'}
-      title={new Date(thread.followupScheduledAt).toLocaleString()}
+      title={formatDateTime(thread.followupScheduledAt)}
     >
       {overdue ? 'Due now' : formatRelative(thread.followupScheduledAt, now)}
     </time>

@@ -7,7 +7,7 @@ import { useVirtualizer } from '@tanstack/react-virtual';
 import { memo, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Link, useNavigate } from 'react-router';
 import type { Lead, Thread } from '../api/types.ts';
-import { formatParticipants, formatRelative } from '../lib/format.ts';
+import { formatDateTime, formatParticipants, formatRelative } from '../lib/format.ts';
 import { useLeads, useStores, useThreads } from '../stores/app-stores.tsx';
 import { leadName } from '../stores/leads-store.ts';
 import { selectVisibleIds } from '../stores/threads-store.ts';
@@ -121,7 +121,7 @@ const ThreadRow = memo(function ThreadRow({
       </div>
       <div role="gridcell" className="tcell tcell--activity">
         {thread.lastActivity ? (
-          <time dateTime={thread.lastActivity} title={new Date(thread.lastActivity).toLocaleString()}>
+          <time dateTime={thread.lastActivity} title={formatDateTime(thread.lastActivity)}>
             {formatRelative(thread.lastActivity, now)}
           </time>
         ) : (
@@ -161,7 +161,7 @@ export function ThreadTable({ ids }: { ids: string[] }) {
     count: ids.length,
     getScrollElement: () => scrollRef.current,
     estimateSize: () => rowHeight,
-    overscan: 12,
+    overscan: 8,
     initialOffset,
     getItemKey: (index) => ids[index] ?? index,
   });

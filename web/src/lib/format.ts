@@ -1,7 +1,7 @@
 // Display formatting. Everything takes `now` explicitly so that renders are deterministic in tests.
 import type { EmailType, LiveEventType, ThreadStatus } from '../api/types.ts';
 
-const relative = new Intl.RelativeTimeFormat('en', { numeric: 'auto', style: 'short' });
+const relative = new Intl.RelativeTimeFormat('en', { numeric: 'auto', style: 'long' });
 
 const UNITS: [Intl.RelativeTimeFormatUnit, number][] = [
   ['year', 365 * 86_400_000],
@@ -24,21 +24,34 @@ export function formatRelative(iso: string | null, now: number): string {
   return '—';
 }
 
+// Building an Intl formatter costs far more than using one, and rows format dates on every scroll frame.
+const dateTimeFormats = new Map<string, Intl.DateTimeFormat>();
+function dateTimeFormat(timeZone: string | undefined): Intl.DateTimeFormat {
+  const key = timeZone ?? '';
+  let format = dateTimeFormats.get(key);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en', {
+      dateStyle: 'medium',
+      timeStyle: 'short',
+      ...(timeZone ? { timeZone } : {}),
+    });
+    dateTimeFormats.set(key, format);
+  }
+  return format;
+}
+
 export function formatDateTime(iso: string | null, timeZone?: string): string {
   if (!iso) return '—';
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return '—';
-  return new Intl.DateTimeFormat('en', {
-    dateStyle: 'medium',
-    timeStyle: 'short',
-    ...(timeZone ? { timeZone } : {}),
-  }).format(date);
+  return dateTimeFormat(timeZone).format(date);
 }
+
+const calendarDate = new Intl.DateTimeFormat('en', { month: 'short', day: 'numeric', timeZone: 'UTC' });
 
 export function formatDate(isoDate: string): string {
   // A calendar date (YYYY-MM-DD) is not an instant: format it in UTC so no zone shifts it a day.
-  const date = new Date(`${isoDate}T00:00:00Z`);
-  return new Intl.DateTimeFormat('en', { month: 'short', day: 'numeric', timeZone: 'UTC' }).format(date);
+  return calendarDate.format(new Date(`${isoDate}T00:00:00Z`));
 }
 
 /** A fraction 0..1 as a percentage. */

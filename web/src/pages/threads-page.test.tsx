@@ -80,7 +80,7 @@ describe('ThreadsPage', () => {
     expect(within(first!).getByRole('link', { name: 'Application: Staff Engineer at Acme' })).toBeTruthy();
     expect(first!.textContent).toContain('ana@acme.example +1');
     expect(first!.textContent).toContain('Replied after 5 h');
-    expect(first!.textContent).toContain('3 hr. ago');
+    expect(first!.textContent).toContain('3 hours ago');
     expect(first!.textContent).toContain('Active');
     expect(second!.textContent).toContain('Manual');
     expect(second!.textContent).toContain('Awaiting reply');
