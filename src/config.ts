@@ -76,32 +76,36 @@ const baseSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(0, 120_000).default(10_000),
 });
 
-const schema = baseSchema.superRefine((env, ctx) => {
-  const authMode = env.AUTH_MODE ?? defaultAuthMode(env);
-  if (authMode === 'jwt') {
-    const hasKey = env.JWT_SECRET || env.SUPABASE_JWT_SECRET || env.JWT_JWKS_URL || env.SUPABASE_URL;
-    if (!hasKey) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['AUTH_MODE'],
-        message: 'jwt mode needs JWT_SECRET, SUPABASE_JWT_SECRET, JWT_JWKS_URL or SUPABASE_URL',
-      });
-    }
-    for (const name of ['JWT_SECRET', 'SUPABASE_JWT_SECRET'] as const) {
-      const secret = env[name];
-      if (secret && Buffer.byteLength(secret) < 32) {
-        ctx.addIssue({ code: 'custom', path: [name], message: 'must be at least 32 bytes for HS256' });
+// `when` runs the cross-field checks even when a field failed, so one message lists every problem.
+const schema = baseSchema.superRefine(
+  (env, ctx) => {
+    const authMode = env.AUTH_MODE ?? defaultAuthMode(env);
+    if (authMode === 'jwt') {
+      const hasKey = env.JWT_SECRET || env.SUPABASE_JWT_SECRET || env.JWT_JWKS_URL || env.SUPABASE_URL;
+      if (!hasKey) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['AUTH_MODE'],
+          message: 'jwt mode needs JWT_SECRET, SUPABASE_JWT_SECRET, JWT_JWKS_URL or SUPABASE_URL',
+        });
+      }
+      for (const name of ['JWT_SECRET', 'SUPABASE_JWT_SECRET'] as const) {
+        const secret = env[name];
+        if (typeof secret === 'string' && secret && Buffer.byteLength(secret) < 32) {
+          ctx.addIssue({ code: 'custom', path: [name], message: 'must be at least 32 bytes for HS256' });
+        }
       }
     }
-  }
-  if (authMode === 'local' && !isLoopback(env.HOST)) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['HOST'],
-      message: `local mode (no authentication) only listens on a loopback address, not ${env.HOST}; set AUTH_MODE=jwt to serve other hosts`,
-    });
-  }
-});
+    if (authMode === 'local' && !isLoopback(env.HOST)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['HOST'],
+        message: `local mode (no authentication) only listens on a loopback address, not ${env.HOST}; set AUTH_MODE=jwt to serve other hosts`,
+      });
+    }
+  },
+  { when: () => true },
+);
 
 function defaultAuthMode(env: {
   JWT_SECRET?: string | undefined;

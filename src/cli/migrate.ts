@@ -3,6 +3,10 @@ import { loadConfig } from '../config.ts';
 import { createContainer } from '../container.ts';
 
 export async function migrate(action: 'up' | 'down' | 'status', options: { to?: string }): Promise<void> {
+  // Number('') is 0: an empty --to (an unset shell variable) must not mean "revert everything".
+  if (options.to !== undefined && !/^\d{1,9}$/.test(options.to)) {
+    throw new Error(`--to must be a schema version number, not "${options.to}"`);
+  }
   const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
   const container = await createContainer(config, { skipMigrations: true });
   try {
