@@ -171,6 +171,81 @@ describeWithService('chromium', 'web app: follow-ups, analytics, accounts', () =
     await saveScreenshot(page, 'accounts-desktop');
   });
 
+  it('lists scheduled follow-ups and account sync progress (stand-in answers until the server has them)', async () => {
+    const soon = (hours: number) => new Date(Date.now() + hours * 3_600_000).toISOString();
+    const active = seeded.filter((t) => t.status === 'active');
+    await page.route('**/api/v1/followups', (route) =>
+      route.fulfill({
+        json: {
+          items: [
+            {
+              threadId: active[0]!.threadId,
+              subject: active[0]!.subject,
+              participants: active[0]!.participants,
+              scheduledAt: soon(-1),
+              due: true,
+              followupCount: 0,
+              reason: 'No reply 3 days after the application',
+            },
+            {
+              threadId: active[1]!.threadId,
+              subject: active[1]!.subject,
+              participants: active[1]!.participants,
+              scheduledAt: soon(30),
+              due: false,
+              followupCount: 1,
+              reason: 'Second nudge: no reply a week after the first follow-up',
+            },
+          ],
+        },
+      }),
+    );
+    await page.route('**/api/v1/accounts', (route) =>
+      route.fulfill({
+        json: {
+          items: [
+            {
+              id: 'acc-1',
+              provider: 'gmail',
+              email: 'me@gmail.example',
+              status: 'syncing',
+              lastSyncAt: soon(-2),
+              lastError: null,
+              throttledUntil: null,
+              progress: { phase: 'Reading sent mail', done: 1840, total: 5200 },
+            },
+            {
+              id: 'acc-2',
+              provider: 'imap',
+              email: 'me@fastmail.example',
+              status: 'needs_reconnect',
+              lastSyncAt: soon(-50),
+              lastError: 'The password was refused (AUTHENTICATIONFAILED)',
+              throttledUntil: null,
+              progress: null,
+            },
+          ],
+        },
+      }),
+    );
+    await page.goto(`${server.url}/followups`);
+    const items = page.locator('.followup-item');
+    await expect.poll(() => items.count()).toBe(2);
+    expect(await items.first().textContent()).toContain('Due');
+    expect(await items.first().textContent()).toContain('No reply 3 days after the application');
+    await saveScreenshot(page, 'followups-with-schedule-desktop');
+
+    await page.goto(`${server.url}/accounts`);
+    await expect.poll(() => page.locator('.account').count()).toBe(2);
+    const meter = page.getByRole('progressbar', { name: 'Sync progress of me@gmail.example' });
+    expect(await meter.getAttribute('aria-valuenow')).toBe('35');
+    await page.getByRole('button', { name: 'Add IMAP account' }).click();
+    await expect.poll(() => page.getByLabel('IMAP server').count()).toBe(1);
+    await saveScreenshot(page, 'accounts-with-accounts-desktop');
+    await page.unroute('**/api/v1/followups');
+    await page.unroute('**/api/v1/accounts');
+  });
+
   it('lays every page out at phone width without sideways scrolling', async () => {
     const phone = await browser.newContext({
       viewport: PHONE,

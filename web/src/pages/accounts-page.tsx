@@ -16,7 +16,13 @@ const STATUS_TEXT: Record<Account['status'], string> = {
   error: 'Error',
 };
 
-function AccountCard({ account }: { account: Account }) {
+function AccountCard({
+  account,
+  onReconnect,
+}: {
+  account: Account;
+  onReconnect: (account: Account) => void;
+}) {
   const { accounts } = useStores();
   const now = useNow();
   const [confirming, setConfirming] = useState(false);
@@ -77,6 +83,15 @@ function AccountCard({ account }: { account: Account }) {
         ) : null}
       </div>
       <div className="account__actions">
+        {account.status === 'needs_reconnect' ? (
+          <button
+            type="button"
+            className="button button--small button--primary"
+            onClick={() => onReconnect(account)}
+          >
+            Reconnect
+          </button>
+        ) : null}
         <button
           type="button"
           className="button button--small"
@@ -128,9 +143,9 @@ const EMPTY_IMAP: Record<keyof ImapAccountInput, string> = {
   password: '',
 };
 
-function ImapForm({ disabled, onDone }: { disabled: boolean; onDone: () => void }) {
+function ImapForm({ disabled, email, onDone }: { disabled: boolean; email?: string; onDone: () => void }) {
   const { accounts } = useStores();
-  const [values, setValues] = useState(EMPTY_IMAP);
+  const [values, setValues] = useState(() => ({ ...EMPTY_IMAP, email: email ?? '' }));
   const [error, setError] = useState<string | null>(null);
   const [fieldErrors, setFieldErrors] = useState<FieldError[]>([]);
   const [saving, setSaving] = useState(false);
@@ -249,7 +264,8 @@ export function AccountsPage() {
   const status = useAccounts((s) => s.status);
   const items = useAccounts((s) => s.items);
   const error = useAccounts((s) => s.error);
-  const [showImap, setShowImap] = useState(false);
+  // false = closed; otherwise the address to prefill (an IMAP account whose password must be entered again).
+  const [imapForm, setImapForm] = useState<false | { email: string }>(false);
   const [connecting, setConnecting] = useState(false);
   const syncing = items.some((a) => a.status === 'syncing');
 
@@ -262,6 +278,11 @@ export function AccountsPage() {
     const timer = setInterval(() => void accounts.getState().load({ quiet: true }), POLL_MS);
     return () => clearInterval(timer);
   }, [syncing, accounts]);
+
+  function reconnect(account: Account) {
+    if (account.provider === 'gmail') void connectGmail();
+    else setImapForm({ email: account.email });
+  }
 
   async function connectGmail() {
     setConnecting(true);
@@ -299,7 +320,7 @@ export function AccountsPage() {
     body = (
       <ul className="account-list">
         {items.map((account) => (
-          <AccountCard key={account.id} account={account} />
+          <AccountCard key={account.id} account={account} onReconnect={reconnect} />
         ))}
       </ul>
     );
@@ -326,16 +347,21 @@ export function AccountsPage() {
             type="button"
             className="button"
             disabled={unavailable}
-            aria-expanded={showImap}
-            onClick={() => setShowImap((v) => !v)}
+            aria-expanded={imapForm !== false}
+            onClick={() => setImapForm((v) => (v === false ? { email: '' } : false))}
           >
             Add IMAP account
           </button>
         </div>
       </div>
-      {showImap && !unavailable ? (
+      {imapForm !== false && !unavailable ? (
         <section className="card" aria-label="Add an IMAP account">
-          <ImapForm disabled={unavailable} onDone={() => setShowImap(false)} />
+          <ImapForm
+            key={imapForm.email}
+            disabled={unavailable}
+            email={imapForm.email}
+            onDone={() => setImapForm(false)}
+          />
         </section>
       ) : null}
       {body}

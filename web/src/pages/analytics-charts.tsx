@@ -33,6 +33,8 @@ const STATUS_COLORS: Record<string, string> = {
 };
 
 const CHART_HEIGHT = 240;
+/** Long enough to show what changed, short enough not to keep anyone waiting. */
+const ANIMATION_MS = 400;
 const chartStyle = { width: '100%', height: CHART_HEIGHT } as const;
 const axisTick = { fontSize: 12, fill: 'var(--chart-axis)' };
 const tooltipStyle = {
@@ -131,7 +133,14 @@ function ThreadsPerDay({ data }: { data: ThreadAnalytics['daily'] }) {
         <YAxis allowDecimals={false} tick={axisTick} tickLine={false} axisLine={false} width={44} />
         <Tooltip {...tooltipStyle} />
         <Legend iconType="circle" iconSize={8} wrapperStyle={{ fontSize: 12 }} />
-        <Bar dataKey="created" name="Started" fill={COLORS.primary} radius={[3, 3, 0, 0]} maxBarSize={28} />
+        <Bar
+          dataKey="created"
+          name="Started"
+          fill={COLORS.primary}
+          radius={[3, 3, 0, 0]}
+          maxBarSize={28}
+          animationDuration={ANIMATION_MS}
+        />
         <Line
           dataKey="lastActivity"
           name="With activity"
@@ -139,6 +148,7 @@ function ThreadsPerDay({ data }: { data: ThreadAnalytics['daily'] }) {
           strokeWidth={2}
           dot={false}
           type="monotone"
+          animationDuration={ANIMATION_MS}
         />
       </ComposedChart>
     </ChartCard>
@@ -182,7 +192,14 @@ function RateChart({
             return [`${formatFraction(Number(value))} (${row.replied} of ${row.threads})`, 'Reply rate'];
           }}
         />
-        <Bar dataKey="rate" name="Reply rate" fill={COLORS.primary} radius={[3, 3, 0, 0]} maxBarSize={48}>
+        <Bar
+          dataKey="rate"
+          name="Reply rate"
+          fill={COLORS.primary}
+          radius={[3, 3, 0, 0]}
+          maxBarSize={48}
+          animationDuration={ANIMATION_MS}
+        >
           <LabelList
             dataKey="rate"
             position="top"
@@ -207,7 +224,14 @@ function ResponseTimes({ data }: { data: ThreadAnalytics['responseTimeHistogram'
         <XAxis dataKey="bucket" tick={axisTick} tickLine={false} axisLine={false} interval={0} />
         <YAxis allowDecimals={false} tick={axisTick} tickLine={false} axisLine={false} width={44} />
         <Tooltip {...tooltipStyle} formatter={(value) => [String(value), 'Threads']} />
-        <Bar dataKey="count" name="Threads" fill={COLORS.primary} radius={[3, 3, 0, 0]} maxBarSize={48}>
+        <Bar
+          dataKey="count"
+          name="Threads"
+          fill={COLORS.primary}
+          radius={[3, 3, 0, 0]}
+          maxBarSize={48}
+          animationDuration={ANIMATION_MS}
+        >
           <LabelList
             dataKey="count"
             position="top"
