@@ -53,7 +53,20 @@ export function SearchBox({
 }) {
   const [text, setText] = useState(value);
   const committed = useRef(value);
+  const input = useRef<HTMLInputElement>(null);
   const id = useId();
+  useEffect(() => {
+    // "/" jumps to the search from anywhere on the page, unless the user is typing somewhere else.
+    const onKey = (e: KeyboardEvent) => {
+      const target = e.target as HTMLElement | null;
+      const typing = target?.closest('input, textarea, select, [contenteditable="true"]');
+      if (e.key !== '/' || typing || e.ctrlKey || e.metaKey || e.altKey) return;
+      e.preventDefault();
+      input.current?.focus();
+    };
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  }, []);
   useEffect(() => {
     // The URL changed underneath (back button, "clear filters"): show what it says.
     if (value !== committed.current) {
@@ -78,8 +91,10 @@ export function SearchBox({
       </label>
       <SearchIcon className="search__icon" />
       <input
+        ref={input}
         id={id}
         type="search"
+        aria-keyshortcuts="/"
         className="input search__input"
         placeholder="Search subject or participants"
         value={text}

@@ -129,6 +129,13 @@ describe('ThreadsPage', () => {
     );
   });
 
+  it('jumps to the search with "/"', async () => {
+    renderApp(fakeApi());
+    await screen.findByText('No threads yet');
+    fireEvent.keyDown(document.body, { key: '/' });
+    expect(document.activeElement).toBe(screen.getByRole('searchbox', { name: 'Search threads' }));
+  });
+
   it('reads its filters from the URL it is opened with', async () => {
     const api = fakeApi();
     renderApp(api, '/threads?hidden=only&sort=createdAt&order=asc');

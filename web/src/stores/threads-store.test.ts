@@ -278,3 +278,31 @@ describe('threads store: live events', () => {
     expect(store.getState().timelines[target.threadId]?.items.map((e) => e.id)).toEqual(['1', '2']);
   });
 });
+
+describe('threads store: event bursts', () => {
+  it('refetches a few threads at a time and once per thread however many events name it', async () => {
+    const { api, store } = setup();
+    const answers = new Map<string, ReturnType<typeof deferred<Thread>>>();
+    api.threads.get.mockImplementation((threadId: string) => {
+      const answer = deferred<Thread>();
+      answers.set(threadId, answer);
+      return answer.promise;
+    });
+    for (let i = 0; i < 20; i++) {
+      store.getState().applyEvent(makeEvent({ threadId: `burst-${i}`, type: 'created' }));
+      store.getState().applyEvent(makeEvent({ threadId: `burst-${i}`, type: 'updated' }));
+    }
+    expect(api.threads.get).toHaveBeenCalledTimes(6);
+    for (let round = 0; round < 10 && answers.size > 0; round++) {
+      for (const [threadId, answer] of [...answers]) {
+        answers.delete(threadId);
+        answer.resolve(makeThread({ threadId }));
+      }
+      await vi.waitFor(() => expect(api.threads.get.mock.calls.length).toBeGreaterThan(0));
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    // One fetch per thread, plus one more for the six whose second event arrived while they were being fetched.
+    expect(api.threads.get).toHaveBeenCalledTimes(26);
+    expect(Object.keys(store.getState().byId)).toHaveLength(20);
+  });
+});

@@ -22,6 +22,7 @@ import { compareEventIds, type LiveStatus } from '../lib/realtime.ts';
 import type { Notify } from './notices-store.ts';
 
 export const PAGE_SIZE = 100;
+const MAX_PARALLEL_REFRESHES = 6;
 /** The server refuses bulk requests over this many ids. */
 export const BULK_LIMIT = 100;
 
@@ -157,7 +158,9 @@ function revert(current: Thread, before: Thread, optimistic: Thread): Thread {
 export function createThreadsStore({ api, notify }: ThreadsStoreDeps) {
   let listSeq = 0;
   let listAbort: AbortController | null = null;
-  const refreshing = new Map<string, { again: boolean }>();
+  const refreshing = new Map<string, { running: boolean; again: boolean }>();
+  const refreshQueue: string[] = [];
+  let activeRefreshes = 0;
 
   return createStore<ThreadsState>()((set, get) => {
     const say: Notify = notify ?? (() => 0);
@@ -230,27 +233,51 @@ export function createThreadsStore({ api, notify }: ThreadsStoreDeps) {
       });
     }
 
-    async function refresh(threadId: string): Promise<void> {
-      const running = refreshing.get(threadId);
-      if (running) {
-        running.again = true;
+    /**
+     * Refetches threads named by live events. One request per thread at a time (events arriving meanwhile cause
+     * one more fetch, not one each), and a few threads at once, so a burst of thousands of events (a first sync)
+     * does not flood the server.
+     */
+    function refresh(threadId: string): void {
+      const known = refreshing.get(threadId);
+      if (known) {
+        // Still waiting in the queue: its fetch will see this change too.
+        if (known.running) known.again = true;
         return;
       }
-      const state = { again: false };
-      refreshing.set(threadId, state);
-      try {
-        do {
-          state.again = false;
-          try {
-            const thread = await api.get(threadId);
-            if (!get().pending[threadId]) acceptFromServer(thread);
-          } catch (error) {
-            if (error instanceof ApiError && error.status === 404 && !error.routeMissing) forget(threadId);
-            // Other failures leave the current state; the next event or reload corrects it.
+      refreshing.set(threadId, { running: false, again: false });
+      refreshQueue.push(threadId);
+      pumpRefreshes();
+    }
+
+    function pumpRefreshes(): void {
+      while (activeRefreshes < MAX_PARALLEL_REFRESHES && refreshQueue.length > 0) {
+        const threadId = refreshQueue.shift()!;
+        activeRefreshes += 1;
+        const started = refreshing.get(threadId);
+        if (started) started.running = true;
+        void refetch(threadId).finally(() => {
+          activeRefreshes -= 1;
+          const state = refreshing.get(threadId);
+          if (state?.again) {
+            state.again = false;
+            state.running = false;
+            refreshQueue.push(threadId);
+          } else {
+            refreshing.delete(threadId);
           }
-        } while (state.again);
-      } finally {
-        refreshing.delete(threadId);
+          pumpRefreshes();
+        });
+      }
+    }
+
+    async function refetch(threadId: string): Promise<void> {
+      try {
+        const thread = await api.get(threadId);
+        if (!get().pending[threadId]) acceptFromServer(thread);
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 404 && !error.routeMissing) forget(threadId);
+        // Other failures leave the current state; the next event or reload corrects it.
       }
     }
 
@@ -607,7 +634,7 @@ export function createThreadsStore({ api, notify }: ThreadsStoreDeps) {
           forget(event.threadId);
           return;
         }
-        void refresh(event.threadId);
+        refresh(event.threadId);
       },
 
       setLiveStatus(liveStatus) {
