@@ -44,7 +44,7 @@ function Details({ thread }: { thread: Thread }) {
     ['Hidden', thread.hidden ? `Yes, since ${formatDateTime(thread.hiddenAt)}` : 'No'],
     ['Archived', thread.archivedAt ? formatDateTime(thread.archivedAt) : 'No'],
     ['Sent by', thread.systemGenerated ? 'The system' : 'You'],
-    ['Drafted by AI', thread.aiGenerated ? 'Yes' : 'No'],
+    ['Machine-drafted', thread.aiGenerated ? 'Yes' : 'No'],
     ['Follow-ups sent', String(thread.followupCount)],
     ['Open rate', formatPercent(thread.openRate)],
     ['Reply rate', formatPercent(thread.replyRate)],
