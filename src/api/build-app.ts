@@ -100,6 +100,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.addHook('onSend', async (request, reply, payload) => {
     reply.header('x-request-id', request.id);
+    // A write that was queued (the database is unavailable) is accepted, not done.
+    if (reply.hasHeader('x-write-queued') && reply.statusCode < 300) reply.code(202);
     return payload;
   });
   await app.register(errorsPlugin);

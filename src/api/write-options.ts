@@ -16,7 +16,11 @@ export function writeOptions(
   responseStatus: number,
 ): WriteOptions {
   const header = request.headers['idempotency-key'];
-  if (header === undefined) return { responseStatus };
+  const onQueued = (opId: string) => {
+    // The status becomes 202 when the response is sent (see build-app): handlers set their usual status later.
+    reply.header('x-write-queued', opId);
+  };
+  if (header === undefined) return { responseStatus, onQueued };
   if (typeof header !== 'string' || !KEY.test(header)) {
     throw new AppError('VALIDATION_FAILED', 'Idempotency-Key must be 1 to 255 visible ASCII characters', {
       details: [{ path: 'headers.idempotency-key', message: 'must be 1 to 255 visible ASCII characters' }],
@@ -40,5 +44,6 @@ export function writeOptions(
     onReplay: () => {
       reply.header('idempotent-replayed', 'true');
     },
+    onQueued,
   };
 }

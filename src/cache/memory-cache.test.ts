@@ -89,12 +89,28 @@ describe('MemoryCache: plain entries', () => {
     expect(await c.get('long')).toBe('v');
   });
 
-  it('applies setDefaultTtl to new entries', async () => {
-    const c = cache({ ttl: 300 });
-    c.setDefaultTtl(0.05);
-    await c.set('k', 'v');
+  it('capTtl makes entries fresh for at most that long, keeping them for stale reads', async () => {
+    const c = cache({ ttl: 300, staleRetention: 60 });
+    await c.setVersioned('k', 'v', 7);
+    c.capTtl(0.05);
     await sleep(80);
+    expect(await c.getVersioned('k')).toBeUndefined();
+    const stale = await c.getVersioned('k', { maxStaleMs: 10_000 });
+    expect(stale?.value).toBe('v');
+    expect(stale?.ageMs).toBeGreaterThanOrEqual(80);
+    // An expired entry still guards its version.
+    expect(await c.setVersioned('k', 'older', 6)).toBe(false);
+  });
+
+  it('serves an expired entry only to reads that accept its age, and only within the retention', async () => {
+    const c = cache({ ttl: 0.05, staleRetention: 0.1 });
+    await c.set('k', 'v');
+    await sleep(70);
     expect(await c.get('k')).toBeUndefined();
+    expect(await c.get('k', { maxStaleMs: 20 })).toBeUndefined();
+    expect(await c.get('k', { maxStaleMs: 1_000 })).toBe('v');
+    await sleep(120);
+    expect(await c.get('k', { maxStaleMs: 1_000 })).toBeUndefined();
   });
 
   it('purges expired entries on its cleanup timer', async () => {
@@ -137,10 +153,10 @@ describe('MemoryCache: versioned entries', () => {
     const c = cache();
     expect(await c.setVersioned('k', 'v5', 5)).toBe(true);
     expect(await c.setVersioned('k', 'v3', 3)).toBe(false);
-    expect(await c.getVersioned('k')).toEqual({ value: 'v5', version: 5 });
+    expect(await c.getVersioned('k')).toMatchObject({ value: 'v5', version: 5 });
     expect(await c.setVersioned('k', 'v5b', 5)).toBe(true);
     expect(await c.setVersioned('k', 'v9', 9)).toBe(true);
-    expect(await c.getVersioned('k')).toEqual({ value: 'v9', version: 9 });
+    expect(await c.getVersioned('k')).toMatchObject({ value: 'v9', version: 9 });
   });
 
   it('reads a tombstone as a miss, and the tombstone still shadows older versions', async () => {
@@ -152,7 +168,7 @@ describe('MemoryCache: versioned entries', () => {
     expect(await c.setVersioned('k', 'v1', 1)).toBe(false);
     expect(await c.getVersioned('k')).toBeUndefined();
     expect(await c.setVersioned('k', 'v3', 3)).toBe(true);
-    expect(await c.getVersioned('k')).toEqual({ value: 'v3', version: 3 });
+    expect(await c.getVersioned('k')).toMatchObject({ value: 'v3', version: 3 });
   });
 
   it('leaves a tombstone for a value too big to cache, so an older one cannot come back', async () => {

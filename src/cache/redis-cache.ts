@@ -180,7 +180,7 @@ export class RedisCache implements Cache {
       return undefined;
     }
     this.#stats.hits++;
-    return { value: entry.value, version: entry.version };
+    return { value: entry.value, version: entry.version, ageMs: Date.now() - entry.at };
   }
 
   async setVersioned(
@@ -190,7 +190,7 @@ export class RedisCache implements Cache {
     ttlSeconds?: number,
   ): Promise<boolean> {
     // Too big to cache: still leave a tombstone, so the newer version shadows older cached ones.
-    const payload = value === null || value.length > this.#maxEntrySize ? 't' : `v${value}`;
+    const payload = value === null || value.length > this.#maxEntrySize ? 't' : `v${Date.now()}|${value}`;
     const stored = await this.#run(() =>
       this.client.setVersioned(
         key,
@@ -246,13 +246,19 @@ export class RedisCache implements Cache {
   }
 }
 
-export function parseVersioned(raw: string): { version: number; value: string | null } | undefined {
+/** `<version>|v<cachedAtMs>|<value>` or `<version>|t` (a tombstone). */
+export function parseVersioned(
+  raw: string,
+): { version: number; value: string | null; at: number } | undefined {
   const sep = raw.indexOf('|');
   if (sep <= 0) return undefined;
   const version = Number(raw.slice(0, sep));
   const kind = raw[sep + 1];
   if (!Number.isFinite(version)) return undefined;
-  if (kind === 't') return { version, value: null };
-  if (kind === 'v') return { version, value: raw.slice(sep + 2) };
-  return undefined;
+  if (kind === 't') return { version, value: null, at: 0 };
+  if (kind !== 'v') return undefined;
+  const second = raw.indexOf('|', sep + 2);
+  if (second === -1) return undefined;
+  const at = Number(raw.slice(sep + 2, second));
+  return Number.isFinite(at) ? { version, value: raw.slice(second + 1), at } : undefined;
 }

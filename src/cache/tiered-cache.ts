@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Cache, CacheEntry, CacheHealth, CacheStats } from '../ports/cache.ts';
+import type { Cache, CacheEntry, CacheHealth, CacheReadOptions, CacheStats } from '../ports/cache.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { BreakerState } from '../resilience/circuit-breaker.ts';
 import type { MemoryCache } from './memory-cache.ts';
@@ -135,9 +135,9 @@ export class TieredCache implements Cache {
 
   // ---------------------------------------------------------------------------------------------------------
 
-  async get(key: string): Promise<string | undefined> {
+  async get(key: string, options?: CacheReadOptions): Promise<string | undefined> {
     if (this.#options.l1Enabled) {
-      const local = this.#l1.getSync(key);
+      const local = this.#l1.getSync(key, options);
       if (local !== undefined) {
         this.#stats.hits++;
         return local;
@@ -225,9 +225,9 @@ export class TieredCache implements Cache {
     };
   }
 
-  async getVersioned(key: string): Promise<CacheEntry | undefined> {
+  async getVersioned(key: string, options?: CacheReadOptions): Promise<CacheEntry | undefined> {
     if (this.#options.l1Enabled) {
-      const local = this.#l1.getVersionedSync(key);
+      const local = this.#l1.getVersionedSync(key, options);
       if (local) {
         this.#stats.hits++;
         return local;

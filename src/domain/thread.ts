@@ -27,6 +27,7 @@ export const THREAD_EVENT_TYPES = [
   'followup_count_incremented',
   'deleted',
   'purged',
+  'journal_conflict',
 ] as const;
 export type ThreadEventType = (typeof THREAD_EVENT_TYPES)[number];
 

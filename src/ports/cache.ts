@@ -20,17 +20,24 @@ export interface CacheStats {
 export interface CacheEntry {
   value: string;
   version: number;
+  /** How long ago the value was cached, when the tier knows. */
+  ageMs?: number;
+}
+
+export interface CacheReadOptions {
+  /** Accept an entry past its freshness, up to this age (the database is unavailable). */
+  maxStaleMs?: number;
 }
 
 export interface Cache {
-  get(key: string): Promise<string | undefined>;
+  get(key: string, options?: CacheReadOptions): Promise<string | undefined>;
   set(key: string, value: string, ttlSeconds?: number): Promise<void>;
   del(...keys: string[]): Promise<void>;
   /** Deletes every key matching a glob pattern; returns how many were deleted. */
   clearPattern(pattern: string): Promise<number>;
   healthCheck(): Promise<CacheHealth>;
   /** Reads a versioned entry (a tombstone reads as undefined). */
-  getVersioned(key: string): Promise<CacheEntry | undefined>;
+  getVersioned(key: string, options?: CacheReadOptions): Promise<CacheEntry | undefined>;
   /**
    * Stores `value` at `version` unless the key holds an entry or tombstone with a newer version. `value: null`
    * writes a tombstone. Returns true when the cache now holds exactly what was given (false: refused for an older

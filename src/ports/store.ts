@@ -26,18 +26,42 @@ export interface ListThreadsQuery extends Omit<ThreadQuery, 'cursor'> {
 
 export type NewThread = ThreadFields & { threadId: string };
 
+/** The write's operation id, stored with its events: the same operation can never be applied twice. */
+export interface WriteMeta {
+  opId?: string;
+  /** Merged into the data of every event the write records (e.g. when a queued write was accepted). */
+  eventData?: Record<string, unknown>;
+}
+
 export interface ThreadRepository {
   get(userId: string, threadId: string): Promise<Thread | undefined>;
   /** One page, in the query's order; `hasMore` says whether a row follows the last one returned. */
   list(userId: string, query: ListThreadsQuery): Promise<{ items: Thread[]; hasMore: boolean }>;
   /** Inserts; `undefined` when (user_id, thread_id) already exists. */
-  insert(userId: string, thread: NewThread): Promise<ThreadChange | undefined>;
+  insert(userId: string, thread: NewThread, meta?: WriteMeta): Promise<ThreadChange | undefined>;
   /** Inserts or replaces the given fields of each thread (the sync and import path), in one transaction. */
-  upsertMany(userId: string, threads: NewThread[], eventType?: ThreadEventType): Promise<ThreadChange[]>;
+  upsertMany(
+    userId: string,
+    threads: NewThread[],
+    eventType?: ThreadEventType,
+    meta?: WriteMeta,
+  ): Promise<ThreadChange[]>;
   /** `undefined` when the thread does not exist; THREAD_STATE_CONFLICT when `requireStatus` does not hold. */
-  update(userId: string, threadId: string, mutation: ThreadMutation): Promise<ThreadChange | undefined>;
+  update(
+    userId: string,
+    threadId: string,
+    mutation: ThreadMutation,
+    meta?: WriteMeta,
+  ): Promise<ThreadChange | undefined>;
   /** Removes the row; the event stays in the history. */
-  purge(userId: string, threadId: string): Promise<ThreadChange | undefined>;
+  purge(userId: string, threadId: string, meta?: WriteMeta): Promise<ThreadChange | undefined>;
+  /** Appends events that record something other than a change (a queued write that no longer applied). */
+  appendEvents(
+    userId: string,
+    events: { threadId: string; type: string; data: Record<string, unknown> }[],
+  ): Promise<void>;
+  /** Whether an operation with this id has written anything for the user. */
+  applied(userId: string, opId: string): Promise<boolean>;
   listEvents(
     userId: string,
     query: { threadId?: string; afterId?: string; limit: number },

@@ -4,6 +4,10 @@
  */
 export class JsonResult<T> {
   readonly json: string;
+  /** Set when the database could not be asked: how old the cached data is. */
+  staleAgeMs: number | undefined;
+  /** Set when the user's queued writes (not yet in the database) are part of this answer. */
+  pendingWrites: number | undefined;
   #value: T | undefined;
 
   constructor(json: string, value?: T) {

@@ -8,7 +8,13 @@
  *   back) and list generation bump → event fan-out → response.
  * The cache is an accelerator, never a source of truth: a cache failure after a commit is logged and the write
  * still succeeds.
+ *
+ * Every write is a WriteOp with an operation id (see domain/write-ops.ts). While the database is unavailable,
+ * writes are queued in the outage journal (or refused, by policy) and reads are served from the cache marked stale;
+ * a user's queued writes show in that user's reads through the overlay until the journal is replayed.
  */
+
+import { randomUUID } from 'node:crypto';
 import { computeAnalytics, resolveRange, type ThreadAnalytics } from '../domain/analytics.ts';
 import { type BulkAction, planCommand, planCreate, type ThreadCommand } from '../domain/commands.ts';
 import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
@@ -23,12 +29,16 @@ import type {
   ThreadPatch,
   ThreadQuery,
 } from '../domain/thread.ts';
+import { threadIdsOf, type WriteOp } from '../domain/write-ops.ts';
 import type { Cache } from '../ports/cache.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { EventBus } from '../ports/event-bus.ts';
 import { type Logger, silentLogger } from '../ports/logger.ts';
-import type { NewThread, Store, StoreScope, ThreadChange } from '../ports/store.ts';
+import type { NewThread, Store, StoreScope, ThreadChange, WriteMeta } from '../ports/store.ts';
+import type { JournalRecord } from '../store/journal/outage-journal.ts';
+import { keyReused, runIdempotent, type WriteOptions } from './idempotent-write.ts';
 import { JsonResult } from './json-result.ts';
+import type { OutageQueue, QueuedWrite, ReplayOutcome } from './outage-queue.ts';
 import {
   allPattern,
   generationKey,
@@ -39,22 +49,23 @@ import {
   versionOf,
 } from './thread-cache.ts';
 
-export interface WriteOptions {
-  /** With a key, the write and its response commit together; a retry with the same key replays the response. */
-  idempotencyKey?: string;
-  /** Hash of the request (method, route, body): the same key with another request is refused. */
-  requestHash?: string;
-  /** HTTP status stored with the response, for replays. */
-  responseStatus?: number;
-  /** Called when the response is a replay of an earlier request with the same key. */
-  onReplay?: () => void;
-}
+export type { WriteOptions };
 
 export interface ServiceConfig {
   /** Seconds a cached thread or list stays valid. */
   cacheTtlSeconds: number;
   /** Largest batch accepted by batchUpsert and bulk actions. */
   batchSize: number;
+}
+
+/** What the service does while the database is unavailable. */
+export interface OutagePolicy {
+  /** Whether the database can be used now (the store's circuit breaker is closed). */
+  databaseAvailable: () => boolean;
+  /** Writes: queued in the journal (`queue` set) and answered 202, or refused with 503. */
+  queue?: OutageQueue;
+  /** Oldest cached data served (marked stale) when the database cannot answer a read. */
+  staleReadMaxAgeMs: number;
 }
 
 export interface ServiceDeps {
@@ -64,6 +75,7 @@ export interface ServiceDeps {
   events: EventBus;
   config: ServiceConfig;
   logger?: Logger;
+  outage?: OutagePolicy;
 }
 
 export interface BatchUpsertResult {
@@ -88,8 +100,10 @@ export class ThreadTrackingService {
   readonly #events: EventBus;
   readonly #config: ServiceConfig;
   readonly #log: Logger;
+  readonly #outage: OutagePolicy;
 
   constructor(deps: ServiceDeps) {
+    this.#outage = deps.outage ?? { databaseAvailable: () => true, staleReadMaxAgeMs: 0 };
     this.#store = deps.store;
     this.#cache = deps.cache;
     this.#clock = deps.clock;
@@ -107,14 +121,49 @@ export class ThreadTrackingService {
 
   async getThreadResult(userId: string, threadId: string): Promise<JsonResult<Thread>> {
     const key = threadKey(userId, threadId);
+    const pending = this.#outage.queue?.pendingCount(userId, threadId) ?? 0;
+    let result: JsonResult<Thread> | undefined;
     const cached = await this.#cacheRead(() => this.#cache.getVersioned(key));
-    if (cached) return new JsonResult<Thread>(cached.value);
-    const thread = await this.#store.threads.get(userId, threadId);
-    if (!thread) throw threadNotFound(threadId);
-    const result = JsonResult.of(thread);
-    await this.#cacheWrite(() =>
-      this.#cache.setVersioned(key, result.json, versionOf(thread.updatedAt), this.#config.cacheTtlSeconds),
-    );
+    if (cached) {
+      result = new JsonResult<Thread>(cached.value);
+      if (!this.#outage.databaseAvailable()) result.staleAgeMs = cached.ageMs ?? 0;
+    } else {
+      try {
+        const thread = await this.#store.threads.get(userId, threadId);
+        if (thread) {
+          result = JsonResult.of(thread);
+          await this.#cacheWrite(() =>
+            this.#cache.setVersioned(
+              key,
+              result!.json,
+              versionOf(thread.updatedAt),
+              this.#config.cacheTtlSeconds,
+            ),
+          );
+        }
+      } catch (error) {
+        if (!isDatabaseUnavailable(error)) throw error;
+        const stale = await this.#cacheRead(() =>
+          this.#cache.getVersioned(key, { maxStaleMs: this.#outage.staleReadMaxAgeMs }),
+        );
+        if (stale) {
+          result = new JsonResult<Thread>(stale.value);
+          result.staleAgeMs = stale.ageMs ?? 0;
+        } else if (pending === 0) {
+          throw error;
+        }
+      }
+    }
+    if (pending > 0) {
+      // The user's own queued writes, on top of what is stored.
+      const projected = this.#outage.queue!.project(userId, threadId, result?.value);
+      if (!projected) throw threadNotFound(threadId);
+      const overlaid = JsonResult.of(projected);
+      overlaid.pendingWrites = pending;
+      if (result?.staleAgeMs !== undefined) overlaid.staleAgeMs = result.staleAgeMs;
+      return overlaid;
+    }
+    if (!result) throw threadNotFound(threadId);
     return result;
   }
 
@@ -123,18 +172,52 @@ export class ThreadTrackingService {
   }
 
   async listThreadsResult(userId: string, query: ThreadQuery): Promise<JsonResult<ThreadPage>> {
+    const page = await this.#listPage(userId, query);
+    const queue = this.#outage.queue;
+    if (!queue || queue.depth === 0) return page;
+    // Overlay the user's queued writes on the items of the page (their order and filters are the stored ones).
+    let pending = 0;
+    const items = page.value.items.flatMap((thread) => {
+      const count = queue.pendingCount(userId, thread.threadId);
+      if (count === 0) return [thread];
+      pending += count;
+      const projected = queue.project(userId, thread.threadId, thread);
+      return projected ? [projected] : [];
+    });
+    if (pending === 0) return page;
+    const overlaid = JsonResult.of<ThreadPage>({ items, nextCursor: page.value.nextCursor });
+    overlaid.pendingWrites = pending;
+    if (page.staleAgeMs !== undefined) overlaid.staleAgeMs = page.staleAgeMs;
+    return overlaid;
+  }
+
+  async #listPage(userId: string, query: ThreadQuery): Promise<JsonResult<ThreadPage>> {
     const after = query.cursor ? decodeCursor(query.cursor, query.sort, query.order) : undefined;
     const generation = await this.#cacheRead(() => readGeneration(this.#cache, userId));
     const key = generation === undefined ? undefined : listKey(userId, generation, 'l', query);
     if (key) {
       const cached = await this.#cacheRead(() => this.#cache.get(key));
-      if (cached !== undefined) return new JsonResult<ThreadPage>(cached);
+      if (cached !== undefined) {
+        const result = new JsonResult<ThreadPage>(cached);
+        if (!this.#outage.databaseAvailable()) result.staleAgeMs = 0;
+        return result;
+      }
     }
     const { cursor: _cursor, ...filters } = query;
-    const { items, hasMore } = await this.#store.threads.list(userId, {
-      ...filters,
-      ...(after ? { after } : {}),
-    });
+    let listed: { items: Thread[]; hasMore: boolean };
+    try {
+      listed = await this.#store.threads.list(userId, { ...filters, ...(after ? { after } : {}) });
+    } catch (error) {
+      if (!isDatabaseUnavailable(error) || !key) throw error;
+      const stale = await this.#cacheRead(() =>
+        this.#cache.get(key, { maxStaleMs: this.#outage.staleReadMaxAgeMs }),
+      );
+      if (stale === undefined) throw error;
+      const result = new JsonResult<ThreadPage>(stale);
+      result.staleAgeMs = 0;
+      return result;
+    }
+    const { items, hasMore } = listed;
     const last = items.at(-1);
     const nextCursor =
       hasMore && last
@@ -219,22 +302,7 @@ export class ThreadTrackingService {
     input: ThreadCreate,
     options: WriteOptions & { upsert?: boolean } = {},
   ): Promise<Thread> {
-    return this.#write(userId, options, async (scope) => {
-      await requireOwnLeads(scope, userId, [input.leadId]);
-      const fields = planCreate(input, this.#nowIso());
-      if (options.upsert) {
-        const [change] = await scope.threads.upsertMany(userId, [onlyGiven(input, fields)]);
-        if (change) return { changes: [change], result: change.thread };
-        const existing = await scope.threads.get(userId, input.threadId);
-        if (!existing) throw threadNotFound(input.threadId);
-        return { changes: [], result: existing };
-      }
-      const change = await scope.threads.insert(userId, fields);
-      if (!change) {
-        throw new AppError('THREAD_EXISTS', `Thread ${JSON.stringify(input.threadId)} is already tracked`);
-      }
-      return { changes: [change], result: change.thread };
-    });
+    return this.#submit(userId, { kind: 'create', input, upsert: options.upsert ?? false }, options);
   }
 
   updateThread(
@@ -253,11 +321,7 @@ export class ThreadTrackingService {
     options: WriteOptions & { purge?: boolean } = {},
   ): Promise<Thread> {
     if (!options.purge) return this.#command(userId, { type: 'delete', threadId }, options);
-    return this.#write(userId, options, async (scope) => {
-      const change = await scope.threads.purge(userId, threadId);
-      if (!change) throw threadNotFound(threadId);
-      return { changes: [change], result: change.thread, purged: true };
-    });
+    return this.#submit(userId, { kind: 'purge', threadId }, options);
   }
 
   hideThread(userId: string, threadId: string, options: WriteOptions = {}): Promise<Thread> {
@@ -326,31 +390,7 @@ export class ThreadTrackingService {
       }
       seen.add(input.threadId);
     }
-    return this.#write(userId, options, async (scope) => {
-      const now = this.#nowIso();
-      const run = async (s: StoreScope) => {
-        await requireOwnLeads(
-          s,
-          userId,
-          inputs.map((input) => input.leadId),
-        );
-        return s.threads.upsertMany(
-          userId,
-          inputs.map((input) => onlyGiven(input, planCreate(input, now))),
-        );
-      };
-      const changes = scope !== this.#store ? await run(scope) : await this.#store.transaction(run);
-      const created = changes.filter((c) => c.event.type === 'created').length;
-      return {
-        changes,
-        result: {
-          created,
-          updated: changes.length - created,
-          unchanged: inputs.length - changes.length,
-          threads: changes.map((c) => c.thread),
-        },
-      };
-    });
+    return this.#submit(userId, { kind: 'batchUpsert', inputs }, options);
   }
 
   /** Applies hide / unhide / archive / unarchive to many threads in one transaction. */
@@ -361,27 +401,43 @@ export class ThreadTrackingService {
     options: WriteOptions = {},
   ): Promise<BulkResult> {
     this.#checkBatch(threadIds.length);
-    const unique = [...new Set(threadIds)];
-    return this.#write(userId, options, async (scope) => {
-      const run = async (s: StoreScope) => {
-        const now = this.#nowIso();
-        const changes: ThreadChange[] = [];
-        const notFound: string[] = [];
-        for (const threadId of unique) {
-          const change = await s.threads.update(
-            userId,
+    return this.#submit(userId, { kind: 'bulk', action, threadIds: [...new Set(threadIds)] }, options);
+  }
+
+  /**
+   * Replays one write from the outage journal, once: an operation whose events are already stored (it committed
+   * before the outage was noticed) is not applied again; one that no longer applies (the thread was purged
+   * meanwhile, a follow-up time has passed) is recorded as a conflict in the thread's history.
+   */
+  async replayQueued(record: JournalRecord<QueuedWrite>): Promise<ReplayOutcome> {
+    const { userId, opId, op, idempotency } = record.payload;
+    const options: WriteOptions = idempotency
+      ? { idempotencyKey: idempotency.key, requestHash: idempotency.hash, responseStatus: idempotency.status }
+      : {};
+    try {
+      await this.#run(userId, op, { opId, at: record.at, eventData: { queuedAt: record.at } }, options);
+      return 'applied';
+    } catch (error) {
+      if (isDatabaseUnavailable(error)) return 'retry-later';
+      if (error instanceof AppError && error.status < 500) {
+        if (await this.#store.threads.applied(userId, opId)) return 'applied';
+        await this.#store.threads.appendEvents(
+          userId,
+          threadIdsOf(op).map((threadId) => ({
             threadId,
-            planCommand({ type: action, threadId }, now),
-          );
-          if (change) changes.push(change);
-          else notFound.push(threadId);
-        }
-        return { changes, notFound };
-      };
-      const { changes, notFound } =
-        scope !== this.#store ? await run(scope) : await this.#store.transaction(run);
-      return { changes, result: { updated: changes.map((c) => c.thread), notFound } };
-    });
+            type: 'journal_conflict',
+            data: { opId, queuedAt: record.at, code: error.code, detail: error.message, op },
+          })),
+        );
+        this.#log.warn(
+          { opId, userId, code: error.code },
+          'a queued write no longer applies; recorded as a conflict',
+        );
+        return 'conflict';
+      }
+      this.#log.error({ err: error, opId }, 'replaying a queued write failed; will retry');
+      return 'retry-later';
+    }
   }
 
   /**
@@ -389,12 +445,13 @@ export class ThreadTrackingService {
    * database changes them without a thread command, so the user's cached threads and lists are dropped after commit.
    */
   async deleteLead(userId: string, leadId: string, options: WriteOptions = {}): Promise<void> {
-    await this.#write(userId, options, async (scope) => {
+    const { replayed } = await runIdempotent(this.#store, userId, options, async (scope) => {
       if (!(await scope.leads.delete(userId, leadId))) {
         throw new AppError('LEAD_NOT_FOUND', `Lead ${JSON.stringify(leadId)} was not found`);
       }
-      return { changes: [], result: null };
+      return null;
     });
+    if (replayed) options.onReplay?.();
     await this.#cacheWrite(() => this.clearUserCache(userId));
   }
 
@@ -426,63 +483,213 @@ export class ThreadTrackingService {
   }
 
   async #command(userId: string, command: ThreadCommand, options: WriteOptions): Promise<Thread> {
-    const mutation = planCommand(command, this.#nowIso());
-    return this.#write(userId, options, async (scope) => {
-      if (command.type === 'update') await requireOwnLeads(scope, userId, [command.patch.leadId]);
-      const change = await scope.threads.update(userId, command.threadId, mutation);
-      if (!change) throw threadNotFound(command.threadId);
-      return { changes: [change], result: change.thread };
-    });
+    // Planned now, so a refused command (a follow-up in the past) is refused before anything is queued.
+    planCommand(command, this.#nowIso());
+    return this.#submit(userId, { kind: 'command', command }, options);
   }
 
   /**
-   * Runs a write; with an idempotency key, inside one transaction with the key's claim and stored response.
-   * After commit: cache update and event fan-out.
+   * Applies a write now, or — while the database is unavailable and the policy is to queue — appends it to the
+   * outage journal and answers with the user's projected view (the API turns that into a 202).
    */
-  async #write<T>(
+  async #submit<T>(userId: string, op: WriteOp, options: WriteOptions): Promise<T> {
+    const meta = { opId: randomUUID(), at: this.#nowIso() };
+    const queue = this.#outage.queue;
+    // While anything is queued, later writes queue behind it: nothing may overtake an earlier write.
+    if (queue && (queue.depth > 0 || !this.#outage.databaseAvailable())) {
+      return this.#enqueue(userId, op, meta, options) as Promise<T>;
+    }
+    try {
+      return (await this.#run(userId, op, meta, options)) as T;
+    } catch (error) {
+      if (!queue || !isDatabaseUnavailable(error)) throw error;
+      // Unknown whether it committed (the server may have been lost after COMMIT): queue it; the operation id
+      // makes the replay a no-op if it did.
+      return this.#enqueue(userId, op, meta, options) as Promise<T>;
+    }
+  }
+
+  async #enqueue(
     userId: string,
+    op: WriteOp,
+    meta: { opId: string; at: string },
     options: WriteOptions,
-    work: (scope: StoreScope) => Promise<{ changes: ThreadChange[]; result: T; purged?: boolean }>,
-  ): Promise<T> {
-    if (!options.idempotencyKey) {
-      const outcome = await work(this.#store);
-      await this.#afterCommit(userId, outcome.changes, outcome.purged ?? false);
-      return outcome.result;
+  ): Promise<unknown> {
+    const queue = this.#outage.queue!;
+    if (options.idempotencyKey) {
+      const earlier = queue.findByIdempotencyKey(userId, options.idempotencyKey);
+      if (earlier) {
+        if (earlier.payload.idempotency?.hash !== (options.requestHash ?? '')) throw keyReused();
+        options.onReplay?.();
+        options.onQueued?.(earlier.payload.opId);
+        return this.#queuedView(userId, earlier.payload.op, earlier.payload.opId);
+      }
     }
-    const key = options.idempotencyKey;
-    const requestHash = options.requestHash ?? '';
-    type Outcome = { replay: T } | { done: { changes: ThreadChange[]; result: T; purged?: boolean } };
-    const outcome = await this.#store.transaction(async (scope): Promise<Outcome> => {
-      const claim = await scope.idempotency.claim(userId, key, requestHash);
-      if (claim.state !== 'claimed' && claim.requestHash !== requestHash) {
-        throw new AppError(
-          'IDEMPOTENCY_KEY_REUSED',
-          'This Idempotency-Key was already used with a different request',
-        );
-      }
-      if (claim.state === 'in_progress') {
-        throw new AppError(
-          'IDEMPOTENCY_KEY_IN_USE',
-          'A request with this Idempotency-Key is still in progress',
-          {
-            retryAfter: 1,
-          },
-        );
-      }
-      if (claim.state === 'completed') return { replay: claim.response.body as T };
-      const done = await work(scope);
-      await scope.idempotency.complete(userId, key, {
-        status: options.responseStatus ?? 200,
-        body: done.result,
-      });
-      return { done };
+    await queue.enqueue({
+      opId: meta.opId,
+      userId,
+      op,
+      ...(options.idempotencyKey
+        ? {
+            idempotency: {
+              key: options.idempotencyKey,
+              hash: options.requestHash ?? '',
+              status: options.responseStatus ?? 200,
+            },
+          }
+        : {}),
     });
-    if ('replay' in outcome) {
-      options.onReplay?.();
-      return outcome.replay as T;
+    options.onQueued?.(meta.opId);
+    return this.#queuedView(userId, op, meta.opId);
+  }
+
+  /** What a queued write answers: the projected thread(s), as far as this instance knows them. */
+  async #queuedView(userId: string, op: WriteOp, opId: string): Promise<unknown> {
+    const queue = this.#outage.queue!;
+    const view = async (threadId: string) => {
+      const cached = await this.#cacheRead(() =>
+        this.#cache.getVersioned(threadKey(userId, threadId), { maxStaleMs: this.#outage.staleReadMaxAgeMs }),
+      );
+      const base = cached ? (JSON.parse(cached.value) as Thread) : undefined;
+      return queue.project(userId, threadId, base) ?? { threadId, queued: true, opId };
+    };
+    if (op.kind === 'batchUpsert') {
+      return { created: 0, updated: 0, unchanged: 0, queued: op.inputs.length, opId, threads: [] };
     }
-    await this.#afterCommit(userId, outcome.done.changes, outcome.done.purged ?? false);
-    return outcome.done.result;
+    if (op.kind === 'bulk') {
+      return { updated: await Promise.all(op.threadIds.map(view)), notFound: [], queued: true, opId };
+    }
+    return view(threadIdsOf(op)[0]!);
+  }
+
+  /** Applies a write (with its idempotency key, in one transaction), then updates the cache and fans out events. */
+  async #run(
+    userId: string,
+    op: WriteOp,
+    meta: WriteMeta & { at: string },
+    options: WriteOptions,
+  ): Promise<unknown> {
+    let outcome: Applied | undefined;
+    try {
+      const { value, replayed } = await runIdempotent(this.#store, userId, options, async (scope) => {
+        outcome = await this.#apply(scope, userId, op, meta);
+        return outcome.result;
+      });
+      if (replayed) options.onReplay?.();
+      else if (outcome) await this.#afterCommit(userId, outcome.changes, outcome.purged ?? false);
+      return value;
+    } catch (error) {
+      if (!(error instanceof AppError && error.code === 'ALREADY_APPLIED')) throw error;
+      // A repeat of a write that committed (a retry after a lost reply): answer with the state it left.
+      const threads = await Promise.all(threadIdsOf(op).map((id) => this.#store.threads.get(userId, id)));
+      if (op.kind === 'batchUpsert') {
+        const present = threads.filter((t): t is Thread => t !== undefined);
+        return { created: 0, updated: present.length, unchanged: 0, threads: present };
+      }
+      if (op.kind === 'bulk') return { updated: threads.filter(Boolean), notFound: [] };
+      if (threads[0]) return threads[0];
+      throw threadNotFound(threadIdsOf(op)[0]!);
+    }
+  }
+
+  /** The database side of every write operation. */
+  async #apply(
+    scope: StoreScope,
+    userId: string,
+    op: WriteOp,
+    meta: WriteMeta & { at: string },
+  ): Promise<Applied> {
+    const writeMeta: WriteMeta = {
+      ...(meta.opId ? { opId: meta.opId } : {}),
+      ...(meta.eventData ? { eventData: meta.eventData } : {}),
+    };
+    switch (op.kind) {
+      case 'command': {
+        const { command } = op;
+        if (command.type === 'update') await requireOwnLeads(scope, userId, [command.patch.leadId]);
+        const change = await scope.threads.update(
+          userId,
+          command.threadId,
+          planCommand(command, meta.at),
+          writeMeta,
+        );
+        if (!change) throw threadNotFound(command.threadId);
+        return { changes: [change], result: change.thread };
+      }
+      case 'create': {
+        const { input } = op;
+        await requireOwnLeads(scope, userId, [input.leadId]);
+        const fields = planCreate(input, meta.at);
+        if (op.upsert) {
+          const [change] = await scope.threads.upsertMany(
+            userId,
+            [onlyGiven(input, fields)],
+            'upserted',
+            writeMeta,
+          );
+          if (change) return { changes: [change], result: change.thread };
+          const existing = await scope.threads.get(userId, input.threadId);
+          if (!existing) throw threadNotFound(input.threadId);
+          return { changes: [], result: existing };
+        }
+        const change = await scope.threads.insert(userId, fields, writeMeta);
+        if (!change) {
+          throw new AppError('THREAD_EXISTS', `Thread ${JSON.stringify(input.threadId)} is already tracked`);
+        }
+        return { changes: [change], result: change.thread };
+      }
+      case 'purge': {
+        const change = await scope.threads.purge(userId, op.threadId, writeMeta);
+        if (!change) throw threadNotFound(op.threadId);
+        return { changes: [change], result: change.thread, purged: true };
+      }
+      case 'batchUpsert': {
+        const run = async (s: StoreScope) => {
+          await requireOwnLeads(
+            s,
+            userId,
+            op.inputs.map((input) => input.leadId),
+          );
+          return s.threads.upsertMany(
+            userId,
+            op.inputs.map((input) => onlyGiven(input, planCreate(input, meta.at))),
+            'upserted',
+            writeMeta,
+          );
+        };
+        const changes = scope !== this.#store ? await run(scope) : await this.#store.transaction(run);
+        const created = changes.filter((c) => c.event.type === 'created').length;
+        return {
+          changes,
+          result: {
+            created,
+            updated: changes.length - created,
+            unchanged: op.inputs.length - changes.length,
+            threads: changes.map((c) => c.thread),
+          },
+        };
+      }
+      case 'bulk': {
+        const run = async (s: StoreScope) => {
+          const changes: ThreadChange[] = [];
+          const notFound: string[] = [];
+          for (const threadId of op.threadIds) {
+            const change = await s.threads.update(
+              userId,
+              threadId,
+              planCommand({ type: op.action, threadId }, meta.at),
+              writeMeta,
+            );
+            if (change) changes.push(change);
+            else notFound.push(threadId);
+          }
+          return { changes, notFound };
+        };
+        const { changes, notFound } =
+          scope !== this.#store ? await run(scope) : await this.#store.transaction(run);
+        return { changes, result: { updated: changes.map((c) => c.thread), notFound } };
+      }
+    }
   }
 
   async #afterCommit(userId: string, changes: ThreadChange[], purged: boolean): Promise<void> {
@@ -521,6 +728,17 @@ export class ThreadTrackingService {
       this.#log.warn({ err: error }, 'cache update failed after commit');
     }
   }
+}
+
+interface Applied {
+  changes: ThreadChange[];
+  result: unknown;
+  purged?: boolean;
+}
+
+/** The database cannot answer now (down, frozen, or the breaker keeps callers off it). */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  return error instanceof AppError && (error.code === 'DB_UNAVAILABLE' || error.code === 'DB_TIMEOUT');
 }
 
 function withListDefaults(filters: ListFilters): ThreadQuery {

@@ -9,7 +9,7 @@ import { Kysely } from 'kysely';
 import postgres from 'postgres';
 import type { PoolStats } from '../ports/store.ts';
 import { PGliteDialect, type PGliteSession } from './drivers/pglite-dialect.ts';
-import { PostgresJsDialect } from './drivers/postgres-dialect.ts';
+import { PostgresJsDialect, withTimeout } from './drivers/postgres-dialect.ts';
 import type { QueryObserver } from './drivers/query-observer.ts';
 import type { Database } from './schema.ts';
 
@@ -40,6 +40,11 @@ export interface DatabaseHandle {
   db: Kysely<Database>;
   engine: 'pglite' | 'postgres';
   poolStats(): PoolStats;
+  /**
+   * One `select 1` on a connection reserved for it (never queued behind the pool's work); rejects when the server
+   * does not answer within `timeoutMs`. Only for PostgreSQL: an in-process PGlite cannot become unreachable.
+   */
+  heartbeat?(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -104,10 +109,25 @@ async function openPostgres(
     ...(options.onQuery ? { onQuery: options.onQuery } : {}),
   });
   const db = new Kysely<Database>({ dialect });
+  const probe = postgres(url.toString(), {
+    max: 1,
+    connect_timeout: Math.max(1, Math.ceil(options.connectTimeoutMs / 1000)),
+    idle_timeout: 0,
+    prepare: false,
+    connection: { application_name: `${options.applicationName ?? 'thread-tracker'}-heartbeat` },
+    onnotice: () => {},
+  });
   return {
     db,
     engine: 'postgres',
     poolStats: () => ({ engine: 'postgres', ...dialect.driver.stats }),
-    close: () => db.destroy(),
+    heartbeat: async (timeoutMs) => {
+      const pending = probe`select 1`;
+      await withTimeout(pending, timeoutMs, () => pending.cancel());
+    },
+    close: async () => {
+      await probe.end({ timeout: 1 });
+      await db.destroy();
+    },
   };
 }

@@ -46,6 +46,9 @@ export function parsePostgresError(error: unknown): unknown {
       }
       return new AppError('CONFLICT', 'A referenced record does not exist', { cause: error });
     case '23505':
+      if (constraint === 'thread_events_op_id_unique') {
+        return new AppError('ALREADY_APPLIED', 'This operation has already been applied', { cause: error });
+      }
       return new AppError('CONFLICT', 'A record with the same identity already exists', { cause: error });
     case '57014':
       return new AppError('DB_TIMEOUT', 'The database statement was cancelled after its time limit', {

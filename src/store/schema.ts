@@ -43,6 +43,7 @@ export interface ThreadEventsTable {
   thread_id: string;
   type: string;
   data: ColumnType<Record<string, unknown>, string, string>;
+  op_id: ColumnType<string | null, string | null | undefined, never>;
   created_at: Timestamp;
 }
 

@@ -6,7 +6,7 @@
  *   range scans (non-NULL region, then NULL region), never OFFSET;
  * - every value reaches SQL as a bound parameter.
  */
-import { type Kysely, type SqlBool, sql } from 'kysely';
+import { type Kysely, type OperationNodeSource, type RawBuilder, type SqlBool, sql } from 'kysely';
 import type {
   AnalyticsAggregates,
   AnalyticsRange,
@@ -16,7 +16,13 @@ import type {
 import type { ThreadMutation } from '../domain/commands.ts';
 import { AppError } from '../domain/errors.ts';
 import type { EmailType, ThreadEventType, ThreadStatus } from '../domain/thread.ts';
-import type { ListThreadsQuery, NewThread, ThreadChange, ThreadRepository } from '../ports/store.ts';
+import type {
+  ListThreadsQuery,
+  NewThread,
+  ThreadChange,
+  ThreadRepository,
+  WriteMeta,
+} from '../ports/store.ts';
 import { COLUMN_OF, fieldsToColumns, rowToEvent, rowToThread, type ThreadRow } from './row-mapper.ts';
 import type { Database } from './schema.ts';
 
@@ -39,6 +45,7 @@ function toChange(row: ChangeRow): ThreadChange {
       thread_id: thread.thread_id,
       type: ev_type,
       data: ev_data,
+      op_id: null,
       created_at: ev_created_at,
     }),
   };
@@ -127,41 +134,53 @@ export class KyselyThreadRepository implements ThreadRepository {
     return { items: rows.slice(0, query.limit).map(rowToThread), hasMore: rows.length > query.limit };
   }
 
-  async insert(userId: string, thread: NewThread) {
-    const values = { user_id: userId, thread_id: thread.threadId, ...fieldsToColumns(thread) };
-    const row = await this.#db
-      .with('t', (qc) =>
-        qc
-          .insertInto('thread_tracking')
-          .values(values as never)
-          .onConflict((oc) => oc.constraint('unique_user_thread').doNothing())
-          .returningAll(),
+  /**
+   * The one shape of every write: `write` changes thread_tracking and returns the rows after the change; the same
+   * statement appends one event per returned row (tagged with the operation id) and returns rows and events.
+   */
+  async #withEvent(
+    write: OperationNodeSource,
+    type: RawBuilder<string>,
+    eventDataSql: RawBuilder<string>,
+    meta: WriteMeta,
+  ): Promise<ChangeRow[]> {
+    const opId = meta.opId;
+    const data = meta.eventData
+      ? sql<string>`${eventDataSql} || ${JSON.stringify(meta.eventData)}::text::jsonb`
+      : eventDataSql;
+    const result = await sql<ChangeRow>`
+      with t as (${write}),
+      e as (
+        insert into thread_events (user_id, thread_id, type, data, op_id)
+        select t.user_id, t.thread_id, ${type}, ${data}, ${opId ?? null}::uuid from t
+        returning *
       )
-      .with('e', (qc) =>
-        qc
-          .insertInto('thread_events')
-          .columns(['user_id', 'thread_id', 'type', 'data'])
-          .expression((eb) =>
-            eb
-              .selectFrom('t')
-              .select([
-                't.user_id',
-                't.thread_id',
-                sql<string>`'created'`.as('type'),
-                eventData({ fields: Object.keys(thread).filter((k) => k !== 'threadId') }).as('data'),
-              ]),
-          )
-          .returningAll(),
-      )
-      .selectFrom('t')
-      .innerJoin('e', (join) => join.onTrue())
-      .selectAll('t')
-      .select(['e.id as ev_id', 'e.type as ev_type', 'e.data as ev_data', 'e.created_at as ev_created_at'])
-      .executeTakeFirst();
-    return row ? toChange(row as unknown as ChangeRow) : undefined;
+      select t.*, e.id as ev_id, e.type as ev_type, e.data as ev_data, e.created_at as ev_created_at
+      from t join e on e.user_id = t.user_id and e.thread_id = t.thread_id`.execute(this.#db);
+    return result.rows;
   }
 
-  async upsertMany(userId: string, threads: NewThread[], eventType: ThreadEventType = 'upserted') {
+  async insert(userId: string, thread: NewThread, options: WriteMeta = {}) {
+    const values = { user_id: userId, thread_id: thread.threadId, ...fieldsToColumns(thread) };
+    const [row] = await this.#withEvent(
+      this.#db
+        .insertInto('thread_tracking')
+        .values(values as never)
+        .onConflict((oc) => oc.constraint('unique_user_thread').doNothing())
+        .returningAll(),
+      sql`'created'`,
+      eventData({ fields: Object.keys(thread).filter((k) => k !== 'threadId') }),
+      options,
+    );
+    return row ? toChange(row) : undefined;
+  }
+
+  async upsertMany(
+    userId: string,
+    threads: NewThread[],
+    eventType: ThreadEventType = 'upserted',
+    options: WriteMeta = {},
+  ) {
     // Rows with the same set of fields go in one statement; on conflict only those fields are replaced, so a
     // sync that knows nothing of `hidden` or `status` never overwrites what the user set.
     const groups = new Map<string, NewThread[]>();
@@ -178,51 +197,33 @@ export class KyselyThreadRepository implements ThreadRepository {
     for (const group of groups.values()) {
       const rows = group.map((t) => ({ user_id: userId, thread_id: t.threadId, ...fieldsToColumns(t) }));
       const columns = Object.keys(rows[0]!).filter((c) => c !== 'user_id' && c !== 'thread_id');
-      const result = await this.#db
-        .with('t', (qc) =>
-          qc
-            .insertInto('thread_tracking')
-            .values(rows as never)
-            .onConflict((oc) => {
-              const target = oc.constraint('unique_user_thread');
-              if (columns.length === 0) return target.doNothing();
-              const set = Object.fromEntries(columns.map((c) => [c, sql.ref(`excluded.${c}`)]));
-              const changed = sql<SqlBool>`(${sql.join(columns.map((c) => sql.ref(`thread_tracking.${c}`)))}) is distinct from (${sql.join(columns.map((c) => sql.ref(`excluded.${c}`)))})`;
-              return target.doUpdateSet(set as never).where(changed);
-            })
-            .returningAll()
-            .returning(sql<boolean>`(xmax = 0)`.as('inserted')),
-        )
-        .with('e', (qc) =>
-          qc
-            .insertInto('thread_events')
-            .columns(['user_id', 'thread_id', 'type', 'data'])
-            .expression((eb) =>
-              eb
-                .selectFrom('t')
-                .select([
-                  't.user_id',
-                  't.thread_id',
-                  sql<string>`case when t.inserted then 'created' else ${eventType} end`.as('type'),
-                  eventData({ fields: columns }).as('data'),
-                ]),
-            )
-            .returningAll(),
-        )
-        .selectFrom('t')
-        .innerJoin('e', (join) => join.onRef('e.thread_id', '=', 't.thread_id'))
-        .selectAll('t')
-        .select(['e.id as ev_id', 'e.type as ev_type', 'e.data as ev_data', 'e.created_at as ev_created_at'])
-        .execute();
+      const write = this.#db
+        .insertInto('thread_tracking')
+        .values(rows as never)
+        .onConflict((oc) => {
+          const target = oc.constraint('unique_user_thread');
+          if (columns.length === 0) return target.doNothing();
+          const set = Object.fromEntries(columns.map((c) => [c, sql.ref(`excluded.${c}`)]));
+          const changed = sql<SqlBool>`(${sql.join(columns.map((c) => sql.ref(`thread_tracking.${c}`)))}) is distinct from (${sql.join(columns.map((c) => sql.ref(`excluded.${c}`)))})`;
+          return target.doUpdateSet(set as never).where(changed);
+        })
+        .returningAll()
+        .returning(sql<boolean>`(xmax = 0)`.as('inserted'));
+      const result = await this.#withEvent(
+        write,
+        sql`case when t.inserted then 'created' else ${eventType} end`,
+        eventData({ fields: columns }),
+        options,
+      );
       for (const row of result) {
-        const { inserted: _inserted, ...rest } = row as unknown as ChangeRow & { inserted: boolean };
+        const { inserted: _inserted, ...rest } = row as ChangeRow & { inserted: boolean };
         changes.push(toChange(rest as ChangeRow));
       }
     }
     return changes;
   }
 
-  async update(userId: string, threadId: string, mutation: ThreadMutation) {
+  async update(userId: string, threadId: string, mutation: ThreadMutation, options: WriteMeta = {}) {
     const set: Record<string, unknown> = { ...fieldsToColumns(mutation.set) };
     if (mutation.increment?.followupCount) {
       set.followup_count = sql`coalesce(followup_count, 0) + ${mutation.increment.followupCount}`;
@@ -230,38 +231,19 @@ export class KyselyThreadRepository implements ThreadRepository {
     if (Object.keys(set).length === 0) {
       throw new AppError('VALIDATION_FAILED', 'Nothing to update');
     }
-    const row = await this.#db
-      .with('t', (qc) => {
-        let q = qc
-          .updateTable('thread_tracking')
-          .set(set as never)
-          .where('user_id', '=', userId)
-          .where('thread_id', '=', threadId);
-        if (mutation.requireStatus) q = q.where('status', 'in', [...mutation.requireStatus]);
-        return q.returningAll();
-      })
-      .with('e', (qc) =>
-        qc
-          .insertInto('thread_events')
-          .columns(['user_id', 'thread_id', 'type', 'data'])
-          .expression((eb) =>
-            eb
-              .selectFrom('t')
-              .select([
-                't.user_id',
-                't.thread_id',
-                sql<string>`${mutation.event.type}`.as('type'),
-                eventData(mutation.event.data, mutation.event.includeFields).as('data'),
-              ]),
-          )
-          .returningAll(),
-      )
-      .selectFrom('t')
-      .innerJoin('e', (join) => join.onTrue())
-      .selectAll('t')
-      .select(['e.id as ev_id', 'e.type as ev_type', 'e.data as ev_data', 'e.created_at as ev_created_at'])
-      .executeTakeFirst();
-    if (row) return toChange(row as unknown as ChangeRow);
+    let write = this.#db
+      .updateTable('thread_tracking')
+      .set(set as never)
+      .where('user_id', '=', userId)
+      .where('thread_id', '=', threadId);
+    if (mutation.requireStatus) write = write.where('status', 'in', [...mutation.requireStatus]);
+    const [row] = await this.#withEvent(
+      write.returningAll(),
+      sql`${mutation.event.type}`,
+      eventData(mutation.event.data, mutation.event.includeFields),
+      options,
+    );
+    if (row) return toChange(row);
     if (mutation.requireStatus) {
       const existing = await this.get(userId, threadId);
       if (existing) {
@@ -274,37 +256,47 @@ export class KyselyThreadRepository implements ThreadRepository {
     return undefined;
   }
 
-  async purge(userId: string, threadId: string) {
+  async purge(userId: string, threadId: string, options: WriteMeta = {}) {
+    const [row] = await this.#withEvent(
+      this.#db
+        .deleteFrom('thread_tracking')
+        .where('user_id', '=', userId)
+        .where('thread_id', '=', threadId)
+        .returningAll(),
+      sql`'purged'`,
+      eventData({}),
+      options,
+    );
+    return row ? toChange(row) : undefined;
+  }
+
+  async appendEvents(
+    userId: string,
+    events: { threadId: string; type: string; data: Record<string, unknown> }[],
+  ) {
+    if (events.length === 0) return;
+    await this.#db
+      .insertInto('thread_events')
+      .values(
+        events.map((e) => ({
+          user_id: userId,
+          thread_id: e.threadId,
+          type: e.type,
+          data: sql<string>`${JSON.stringify(e.data)}::text::jsonb` as never,
+        })),
+      )
+      .execute();
+  }
+
+  async applied(userId: string, opId: string) {
     const row = await this.#db
-      .with('t', (qc) =>
-        qc
-          .deleteFrom('thread_tracking')
-          .where('user_id', '=', userId)
-          .where('thread_id', '=', threadId)
-          .returningAll(),
-      )
-      .with('e', (qc) =>
-        qc
-          .insertInto('thread_events')
-          .columns(['user_id', 'thread_id', 'type', 'data'])
-          .expression((eb) =>
-            eb
-              .selectFrom('t')
-              .select([
-                't.user_id',
-                't.thread_id',
-                sql<string>`'purged'`.as('type'),
-                eventData({}).as('data'),
-              ]),
-          )
-          .returningAll(),
-      )
-      .selectFrom('t')
-      .innerJoin('e', (join) => join.onTrue())
-      .selectAll('t')
-      .select(['e.id as ev_id', 'e.type as ev_type', 'e.data as ev_data', 'e.created_at as ev_created_at'])
+      .selectFrom('thread_events')
+      .select('id')
+      .where('user_id', '=', userId)
+      .where('op_id', '=', opId as never)
+      .limit(1)
       .executeTakeFirst();
-    return row ? toChange(row as unknown as ChangeRow) : undefined;
+    return row !== undefined;
   }
 
   async recent(limit: number) {

@@ -49,7 +49,7 @@ describe.each(engines)('migrations on %s', (engine) => {
   });
 
   it('goes up, down and up again, with data surviving nothing it should not', async () => {
-    expect((await migrator.migrateTo()).applied.map((a) => a.direction)).toEqual(['up']);
+    expect((await migrator.migrateTo()).applied.map((a) => a.direction)).toEqual(migrations.map(() => 'up'));
     const up = await objects(handle.db);
     expect(up.tables).toEqual([
       'active_threads',
@@ -78,7 +78,14 @@ describe.each(engines)('migrations on %s', (engine) => {
     expect((await migrator.status()).current).toBe(migrations.length);
     expect((await migrator.migrateTo()).applied).toEqual([]);
 
-    expect((await migrator.migrateTo(0)).applied.map((a) => a.direction)).toEqual(['down']);
+    expect((await migrator.migrateTo(0)).applied.map((a) => a.direction)).toEqual(
+      migrations.map(() => 'down'),
+    );
+    // Every step back by itself works too (migrate down --to N).
+    await migrator.migrateTo();
+    for (let version = migrations.length - 1; version >= 0; version--) {
+      expect((await migrator.migrateTo(version)).applied.map((a) => a.version)).toEqual([version + 1]);
+    }
     expect((await objects(handle.db)).tables).toEqual([]);
     expect((await migrator.status()).current).toBe(0);
 

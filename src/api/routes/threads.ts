@@ -53,7 +53,7 @@ export async function threadRoutes(app: FastifyInstance, opts: { service: Thread
     },
     async (request, reply) => {
       const result = await service.listThreadsResult(request.principal.userId, request.query);
-      return sendJson(reply, result.json);
+      return sendJson(reply, result);
     },
   );
 
@@ -72,7 +72,7 @@ export async function threadRoutes(app: FastifyInstance, opts: { service: Thread
         ...request.query,
         hidden: true,
       });
-      return sendJson(reply, result.json);
+      return sendJson(reply, result);
     },
   );
 
@@ -91,7 +91,7 @@ export async function threadRoutes(app: FastifyInstance, opts: { service: Thread
         ...request.query,
         systemGenerated: true,
       });
-      return sendJson(reply, result.json);
+      return sendJson(reply, result);
     },
   );
 
@@ -174,7 +174,7 @@ export async function threadRoutes(app: FastifyInstance, opts: { service: Thread
     },
     async (request, reply) => {
       const result = await service.getThreadResult(request.principal.userId, request.params.threadId);
-      return sendJson(reply, result.json);
+      return sendJson(reply, result);
     },
   );
 
@@ -365,7 +365,7 @@ export async function threadRoutes(app: FastifyInstance, opts: { service: Thread
     },
     async (request, reply) => {
       const result = await service.getThreadAnalyticsResult(request.principal.userId, request.query);
-      return sendJson(reply, result.json);
+      return sendJson(reply, result);
     },
   );
 }

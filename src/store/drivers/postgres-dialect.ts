@@ -182,14 +182,16 @@ class PostgresJsConnection implements DatabaseConnection {
 }
 
 /** Rejects with DB_TIMEOUT after `ms`, calling `onTimeout` (e.g. to cancel the statement on the server). */
-export function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {
+export function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => unknown): Promise<T> {
   if (!(ms > 0)) return promise;
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
       try {
-        onTimeout();
+        // Cancelling is best effort (on a frozen server the cancel request hangs too): never let it surface.
+        const cancelled = onTimeout();
+        if (cancelled instanceof Promise) cancelled.catch(() => {});
       } catch {
-        // cancelling is best effort: the timeout error below is what the caller needs
+        // as above: the timeout error below is what the caller needs
       }
       reject(new AppError('DB_TIMEOUT', `The database did not answer within ${ms} ms`));
     }, ms);

@@ -1,5 +1,6 @@
 import { migration0001 } from './0001-thread-tracking.ts';
+import { migration0002 } from './0002-operation-ids.ts';
 import type { Migration } from './migration.ts';
 
 /** Every migration, in order. Append only; never edit one that has shipped. */
-export const migrations: readonly Migration[] = [migration0001];
+export const migrations: readonly Migration[] = [migration0001, migration0002];

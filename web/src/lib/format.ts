@@ -110,6 +110,7 @@ const EVENT_LABELS: Record<LiveEventType, string> = {
   followup_count_incremented: 'Follow-up counted',
   deleted: 'Deleted',
   purged: 'Purged',
+  journal_conflict: 'A change made during an outage no longer applied',
   reply_detected: 'Reply received',
   followup_sent: 'Follow-up sent',
 };
