@@ -37,6 +37,12 @@ const baseSchema = z.object({
   DB_RETRY_ATTEMPTS: int(0, 10).default(3),
   DB_PREPARED_STATEMENTS: bool.optional(),
   MIGRATE_ON_START: bool.default(true),
+  DB_HEARTBEAT_INTERVAL_MS: int(50, 60_000).default(250),
+  DB_HEARTBEAT_TIMEOUT_MS: int(50, 60_000).default(500),
+  DB_OUTAGE_WRITES: z.enum(['journal', 'reject']).optional(),
+  JOURNAL_MAX_BYTES: int(4096, 10 * 1024 ** 3).default(64 * 1024 * 1024),
+  JOURNAL_MAX_AGE_S: int(1, 30 * 86_400).default(86_400),
+  STALE_READ_MAX_AGE_S: int(0, 30 * 86_400).default(3_600),
 
   REDIS_URL: optionalString.pipe(
     z

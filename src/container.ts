@@ -2,6 +2,8 @@
  * The one place that knows every adapter: builds them from the configuration and wires them into the service.
  * Closing the container closes everything it opened, in reverse order.
  */
+
+import { join } from 'node:path';
 import type { Logger as PinoLogger } from 'pino';
 import { type Authenticator, JwtAuthenticator, LocalAuthenticator } from './api/auth/authenticator.ts';
 import { type AppDeps, buildApp } from './api/build-app.ts';
@@ -14,20 +16,25 @@ import { createMetrics, type Metrics } from './metrics/metrics.ts';
 import type { Cache } from './ports/cache.ts';
 import { type Clock, systemClock } from './ports/clock.ts';
 import type { EventBus } from './ports/event-bus.ts';
+import type { Store } from './ports/store.ts';
 import { CacheWarmer } from './service/cache-warmer.ts';
 import { cacheCheck, databaseCheck, HealthService } from './service/health-service.ts';
 import { LeadService } from './service/lead-service.ts';
-import { ThreadTrackingService } from './service/thread-tracking-service.ts';
+import { OutageQueue, type QueuedWrite } from './service/outage-queue.ts';
+import { isDatabaseUnavailable, ThreadTrackingService } from './service/thread-tracking-service.ts';
 import { lockDataDir } from './store/data-dir-lock.ts';
 import { openDatabase } from './store/database.ts';
+import { OutageJournal } from './store/journal/outage-journal.ts';
 import { KyselyStore } from './store/kysely-store.ts';
 import { migrations } from './store/migrations/index.ts';
 import { Migrator } from './store/migrator.ts';
+import { parsePostgresError } from './store/parse-postgres-error.ts';
+import { ResilientStore } from './store/resilient-store.ts';
 
 export interface Container {
   config: Readonly<Config>;
   logger: PinoLogger;
-  store: KyselyStore;
+  store: Store;
   cache: Cache;
   events: EventBus;
   clock: Clock;
@@ -38,6 +45,9 @@ export interface Container {
   migrator: Migrator;
   warmer: CacheWarmer;
   metrics: Metrics | undefined;
+  /** Whether the database can be used now; background work pauses while it cannot. */
+  databaseAvailable: () => boolean;
+  queue: OutageQueue | undefined;
   buildHttpApp(extra?: Partial<AppDeps>): ReturnType<typeof buildApp>;
   close(): Promise<void>;
 }
@@ -65,7 +75,8 @@ export async function createContainer(
     }
   };
   try {
-    if (config.database.engine === 'pglite') closers.push(lockDataDir(config.dataDir));
+    // One process per data directory: it holds the embedded database and the outage journal.
+    closers.push(lockDataDir(config.dataDir));
     const handle = await openDatabase(
       config.database.engine === 'pglite'
         ? { engine: 'pglite', dataDir: config.dataDir }
@@ -80,16 +91,66 @@ export async function createContainer(
               : { prepare: config.DB_PREPARED_STATEMENTS }),
           },
     );
-    const store = new KyselyStore(handle);
-    closers.push(() => store.close());
     const migrator = new Migrator(handle.db, migrations);
-    if (config.MIGRATE_ON_START && !overrides.skipMigrations) {
+    let migrated = !config.MIGRATE_ON_START || overrides.skipMigrations === true;
+    const migrate = async () => {
+      if (migrated) return;
       const result = await migrator.migrateTo();
+      migrated = true;
       if (result.applied.length > 0) logger.info({ migrations: result.applied }, 'database migrated');
+    };
+    const baseStore = new KyselyStore(handle);
+    let onDatabaseBack: () => void = () => {};
+    const store =
+      handle.heartbeat === undefined
+        ? baseStore
+        : new ResilientStore(baseStore, {
+            retryAttempts: config.DB_RETRY_ATTEMPTS,
+            heartbeat: handle.heartbeat,
+            heartbeatIntervalMs: config.DB_HEARTBEAT_INTERVAL_MS,
+            heartbeatTimeoutMs: config.DB_HEARTBEAT_TIMEOUT_MS,
+            // Migrations first: nothing (a queued write included) may reach a schema that is not current.
+            beforeRecover: migrate,
+            onStateChange: (state, previous) => {
+              logger[state === 'closed' ? 'info' : 'warn'](
+                { breaker: 'database', state, previous },
+                'database circuit breaker changed state',
+              );
+              if (state === 'closed') onDatabaseBack();
+            },
+            logger,
+          });
+    closers.push(() => store.close());
+    try {
+      await migrate();
+    } catch (error) {
+      if (!(store instanceof ResilientStore) || !isDatabaseUnavailable(parsePostgresError(error)))
+        throw error;
+      // Start without the database: reads come from the cache, writes are queued, and migrations run as soon
+      // as it answers.
+      logger.error({ err: error }, 'the database is unavailable at start-up; starting degraded');
+      store.breaker.trip();
     }
+    const databaseAvailable = () => !(store instanceof ResilientStore) || (store.available && migrated);
+    const writesQueued =
+      (config.DB_OUTAGE_WRITES ?? (config.database.engine === 'postgres' ? 'journal' : 'reject')) ===
+      'journal';
+    const queue = writesQueued
+      ? new OutageQueue(
+          await OutageJournal.open<QueuedWrite>({
+            dir: join(config.dataDir, 'journal'),
+            maxBytes: config.JOURNAL_MAX_BYTES,
+            maxAgeMs: config.JOURNAL_MAX_AGE_S * 1000,
+            logger,
+          }),
+          logger,
+        )
+      : undefined;
+    if (queue) closers.push(() => queue.close());
 
     const cache = await createCache({
       ttlSeconds: config.THREAD_CACHE_TTL,
+      staleRetentionSeconds: config.STALE_READ_MAX_AGE_S,
       maxSize: config.CACHE_MAX_SIZE,
       cleanupIntervalMs: config.CACHE_CLEANUP_INTERVAL_MS,
       ...(config.REDIS_URL
@@ -115,9 +176,30 @@ export async function createContainer(
       events,
       config: { cacheTtlSeconds: config.THREAD_CACHE_TTL, batchSize: config.THREAD_BATCH_SIZE },
       logger,
+      outage: {
+        databaseAvailable,
+        ...(queue ? { queue } : {}),
+        staleReadMaxAgeMs: config.STALE_READ_MAX_AGE_S * 1000,
+      },
     });
+    if (queue) {
+      // Queued writes replay as soon as the database answers again, at start-up too, and are retried every second
+      // while any are left (a replay stops when the database goes away again).
+      const replay = () => {
+        if (queue.depth > 0 && databaseAvailable())
+          void queue.replay((record) => service.replayQueued(record));
+      };
+      onDatabaseBack = replay;
+      const timer = setInterval(replay, 1000);
+      timer.unref();
+      closers.push(() => clearInterval(timer));
+      replay();
+    }
     const leads = new LeadService(store);
-    const health = new HealthService([databaseCheck(store), cacheCheck(cache)]);
+    const health = new HealthService([
+      databaseCheck(store, { queue, critical: !queue, databaseAvailable }),
+      cacheCheck(cache),
+    ]);
     const warmer = new CacheWarmer({
       store,
       cache,
@@ -154,6 +236,8 @@ export async function createContainer(
       migrator,
       warmer,
       metrics,
+      databaseAvailable,
+      queue,
       buildHttpApp: (extra = {}) =>
         buildApp({
           service,
@@ -180,7 +264,7 @@ export async function createContainer(
 }
 
 /** Gauges read at scrape time from the components that hold the figures. */
-function registerComponentMetrics(metrics: Metrics, deps: { store: KyselyStore; cache: Cache }): void {
+function registerComponentMetrics(metrics: Metrics, deps: { store: Store; cache: Cache }): void {
   metrics.gauge(
     'thread_tracker_db_pool_connections',
     'Database pool connections by state',

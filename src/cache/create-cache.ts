@@ -12,6 +12,8 @@ export interface CacheOptions {
   ttlSeconds: number;
   maxSize: number;
   cleanupIntervalMs: number;
+  /** Seconds the memory tier keeps entries past their freshness, for reads while the database is unavailable. */
+  staleRetentionSeconds?: number;
   redis?: {
     url: string;
     commandTimeoutMs?: number;

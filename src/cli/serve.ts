@@ -29,8 +29,8 @@ export async function serve(config: Readonly<Config> = loadConfig()): Promise<vo
       {
         address,
         auth: container.authenticator.mode,
-        database: container.store.engine,
-        dataDir: container.store.engine === 'pglite' ? config.dataDir : undefined,
+        database: config.database.engine,
+        dataDir: config.dataDir,
       },
       `thread-tracker listening on ${address}`,
     );

@@ -5,6 +5,7 @@
  */
 import type { Cache } from '../ports/cache.ts';
 import type { Store } from '../ports/store.ts';
+import type { OutageQueue } from './outage-queue.ts';
 
 export type ComponentStatus = 'ok' | 'degraded' | 'down';
 
@@ -71,11 +72,51 @@ function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
   });
 }
 
-export function databaseCheck(store: Store): ReadinessCheck {
+/**
+ * The database: `down` while it cannot be used (the breaker is open); `degraded` while writes accepted during an
+ * outage are still waiting to be replayed; `ok` otherwise. Not critical when writes are queued during outages: the
+ * service keeps serving (stale reads, queued writes), so an instance stays in rotation.
+ */
+export function databaseCheck(
+  store: Store,
+  options: { queue?: OutageQueue | undefined; critical?: boolean; databaseAvailable?: () => boolean } = {},
+): ReadinessCheck {
   return {
     name: 'database',
-    critical: true,
-    run: async () => ({ status: 'ok', latencyMs: round(await store.ping()), pool: store.poolStats() }),
+    critical: options.critical ?? true,
+    run: async () => {
+      const journal = options.queue ? journalFigures(options.queue) : undefined;
+      const breaker =
+        'breaker' in store ? (store as { breaker: { state: string; openForMs: number } }).breaker : undefined;
+      if (options.databaseAvailable && !options.databaseAvailable()) {
+        return {
+          status: 'down',
+          ...(breaker
+            ? { breaker: breaker.state, unavailableForSeconds: Math.round(breaker.openForMs / 1000) }
+            : {}),
+          pool: store.poolStats(),
+          ...(journal ? { journal } : {}),
+        };
+      }
+      const latencyMs = round(await store.ping());
+      return {
+        status: journal && journal.depth > 0 ? 'degraded' : 'ok',
+        latencyMs,
+        ...(breaker ? { breaker: breaker.state } : {}),
+        pool: store.poolStats(),
+        ...(journal ? { journal } : {}),
+      };
+    },
+  };
+}
+
+function journalFigures(queue: OutageQueue) {
+  const stats = queue.stats;
+  return {
+    ...stats,
+    oldestQueuedAgeSeconds: stats.oldestAt
+      ? Math.round((Date.now() - Date.parse(stats.oldestAt)) / 1000)
+      : null,
   };
 }
 

@@ -23,6 +23,8 @@ export interface ResilienceOptions {
   heartbeatIntervalMs?: number;
   heartbeatTimeoutMs?: number;
   baseBackoffMs?: number;
+  /** Runs once the database answers again, before callers are let through (e.g. pending migrations). */
+  beforeRecover?: () => Promise<void>;
   onStateChange?: (state: BreakerState, previous: BreakerState) => void;
   logger?: Logger;
 }
@@ -63,6 +65,7 @@ export class ResilientStore implements Store {
       minCooldownMs: 250,
       maxCooldownMs: 2_000,
       probe: () => options.heartbeat(1_000),
+      ...(options.beforeRecover ? { beforeClose: options.beforeRecover } : {}),
       onStateChange: (state, previous) => {
         if (state === 'open' && previous === 'closed') this.#rejectOpened(unavailable());
         if (state === 'closed') this.#armOpenedSignal();

@@ -26,7 +26,6 @@ describeWithService(
       const env = {
         DATABASE_URL: await createPostgresDatabase(sharedPostgresUrl(), 'two_instances'),
         REDIS_URL: await createRedisDatabase(sharedRedisUrl()),
-        DATA_DIR: '/nonexistent-data-dir-unused-with-postgres',
       };
       a = await startApiServer(env);
       b = await startApiServer(env);

@@ -4,7 +4,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { resolve } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { freePort } from '../harness/free-port.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -69,8 +71,10 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
+/** Starts `thread-tracker serve`; each server gets a data directory of its own unless DATA_DIR is given. */
 export async function startApiServer(env: Record<string, string>): Promise<ServerProcess> {
   const port = await freePort();
+  const ownDataDir = env.DATA_DIR ? undefined : await mkdtemp(join(tmpdir(), 'thread-tracker-server-'));
   const child = spawn(process.execPath, [resolve(ROOT, 'bin/thread-tracker.js'), 'serve'], {
     cwd: ROOT,
     env: {
@@ -79,6 +83,7 @@ export async function startApiServer(env: Record<string, string>): Promise<Serve
       LOG_FORMAT: 'json',
       HOST: '127.0.0.1',
       PORT: String(port),
+      ...(ownDataDir ? { DATA_DIR: ownDataDir } : {}),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -86,7 +91,17 @@ export async function startApiServer(env: Record<string, string>): Promise<Serve
   const log = track(child);
   const url = `http://127.0.0.1:${port}`;
   await waitForHealth(url, child, log);
-  return { url, port, child, output: log, rssMb: () => rssOf(child.pid), stop: () => stopChild(child) };
+  return {
+    url,
+    port,
+    child,
+    output: log,
+    rssMb: () => rssOf(child.pid),
+    stop: async () => {
+      await stopChild(child);
+      if (ownDataDir) await rm(ownDataDir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** The ceiling: node:http answering every request with the same JSON text from a Map. */
