@@ -47,13 +47,13 @@ describe.each(tiers)('cache contract: %s', (tier) => {
   it('keeps the newest version: older writes are refused, tombstones shadow older values', async () => {
     expect(await cache.setVersioned('t', '{"v":2}', 2, 60)).toBe(true);
     expect(await cache.setVersioned('t', '{"v":1}', 1, 60)).toBe(false);
-    expect(await cache.getVersioned('t')).toEqual({ value: '{"v":2}', version: 2 });
+    expect(await cache.getVersioned('t')).toMatchObject({ value: '{"v":2}', version: 2 });
     expect(await cache.setVersioned('t', null, 3, 60)).toBe(true);
     expect(await cache.getVersioned('t')).toBeUndefined();
     expect(await cache.setVersioned('t', '{"v":2}', 2, 60)).toBe(false);
     expect(await cache.getVersioned('t')).toBeUndefined();
     expect(await cache.setVersioned('t', '{"v":4}', 4, 60)).toBe(true);
-    expect(await cache.getVersioned('t')).toEqual({ value: '{"v":4}', version: 4 });
+    expect(await cache.getVersioned('t')).toMatchObject({ value: '{"v":4}', version: 4 });
     // Microsecond versions of present-day timestamps are exact.
     const big = Date.now() * 1000 + 123;
     expect(await cache.setVersioned('t', 'x', big, 60)).toBe(true);
