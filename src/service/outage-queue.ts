@@ -1,8 +1,12 @@
 /**
  * Writes accepted while the database is unavailable: durable in the outage journal (fsync before the 202), shown
- * to their user on this instance through an overlay until they are replayed, replayed in the order they were
- * accepted as soon as the database answers again. While anything is queued, new writes queue behind it, so nothing
- * overtakes an earlier write.
+ * to their user on this instance through an overlay until they are replayed, and replayed as soon as the database
+ * answers again.
+ *
+ * Order is kept per thread: a new write to a thread with queued writes queues behind them (the service asks
+ * `hasPending`), and the replay applies the writes of one thread strictly in the order they were accepted. Writes
+ * to different threads commute, so the replay runs up to `replayConcurrency` of them at once (their commits share
+ * the database's fsyncs) and acknowledges them in journal order.
  */
 import type { Thread } from '../domain/thread.ts';
 import { projectNew, projectThread, threadIdsOf, type WriteOp } from '../domain/write-ops.ts';
@@ -24,12 +28,18 @@ export class OutageQueue {
   /** (userId, threadId) → queued operations touching it, in order. */
   readonly #overlay = new Map<string, JournalRecord<QueuedWrite>[]>();
   #replaying: Promise<void> | undefined;
+  readonly #replayConcurrency: number;
   #replayed = 0;
   #conflicts = 0;
 
-  constructor(journal: OutageJournal<QueuedWrite>, logger?: Logger) {
+  constructor(
+    journal: OutageJournal<QueuedWrite>,
+    logger?: Logger,
+    options: { replayConcurrency?: number } = {},
+  ) {
     this.journal = journal;
     this.#log = logger;
+    this.#replayConcurrency = options.replayConcurrency ?? 16;
     for (const record of journal.pending()) this.#addToOverlay(record);
   }
 
@@ -62,6 +72,11 @@ export class OutageQueue {
   /** A queued write of this user with this idempotency key, if any. */
   findByIdempotencyKey(userId: string, key: string): JournalRecord<QueuedWrite> | undefined {
     return this.journal.find((w) => w.userId === userId && w.idempotency?.key === key);
+  }
+
+  /** Whether any of these threads of the user has queued writes (a new write to it must queue behind them). */
+  hasPending(userId: string, threadIds: string[]): boolean {
+    return threadIds.some((threadId) => this.#overlay.has(overlayKey(userId, threadId)));
   }
 
   pendingCount(userId: string, threadId: string): number {
@@ -98,16 +113,33 @@ export class OutageQueue {
     if (started === 0) return;
     this.#log?.info({ queued: started }, 'replaying writes queued during the database outage');
     while (this.journal.depth > 0) {
-      const record = this.journal.oldest!;
-      const outcome = await apply(record);
-      if (outcome === 'retry-later') {
-        this.#log?.warn({ left: this.journal.depth }, 'replay paused: the database is unavailable again');
-        return;
+      const window = this.journal.pending().slice(0, this.#replayConcurrency);
+      // Each record waits for the earlier records of the window that touch one of its threads; if one of those
+      // could not be applied now, neither is this one (it would overtake it).
+      const last = new Map<string, Promise<ReplayOutcome>>();
+      const outcomes = window.map((record) => {
+        const keys = threadIdsOf(record.payload.op).map((t) => overlayKey(record.payload.userId, t));
+        const before = keys
+          .map((k) => last.get(k))
+          .filter((p): p is Promise<ReplayOutcome> => p !== undefined);
+        const outcome = Promise.all(before).then((earlier) =>
+          earlier.includes('retry-later') ? ('retry-later' as const) : apply(record),
+        );
+        for (const key of keys) last.set(key, outcome);
+        return outcome;
+      });
+      const results = await Promise.all(outcomes);
+      for (const [i, record] of window.entries()) {
+        if (results[i] === 'retry-later') {
+          // Later records of this window may have been applied already; replaying them again is a no-op.
+          this.#log?.warn({ left: this.journal.depth }, 'replay paused: the database is unavailable again');
+          return;
+        }
+        if (results[i] === 'conflict') this.#conflicts++;
+        this.#replayed++;
+        this.journal.acknowledge(record.seq);
+        this.#removeFromOverlay(record);
       }
-      if (outcome === 'conflict') this.#conflicts++;
-      this.#replayed++;
-      this.journal.acknowledge(record.seq);
-      this.#removeFromOverlay(record);
     }
     this.#log?.info({ replayed: started, conflicts: this.#conflicts }, 'queued writes replayed');
   }

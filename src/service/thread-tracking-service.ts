@@ -495,8 +495,16 @@ export class ThreadTrackingService {
   async #submit<T>(userId: string, op: WriteOp, options: WriteOptions): Promise<T> {
     const meta = { opId: randomUUID(), at: this.#nowIso() };
     const queue = this.#outage.queue;
-    // While anything is queued, later writes queue behind it: nothing may overtake an earlier write.
-    if (queue && (queue.depth > 0 || !this.#outage.databaseAvailable())) {
+    // A write to a thread with queued writes queues behind them: nothing may overtake an earlier write to the same
+    // thread. So does a retry of a queued request (same idempotency key).
+    if (
+      queue &&
+      (!this.#outage.databaseAvailable() ||
+        (queue.depth > 0 &&
+          (queue.hasPending(userId, threadIdsOf(op)) ||
+            (options.idempotencyKey !== undefined &&
+              queue.findByIdempotencyKey(userId, options.idempotencyKey) !== undefined))))
+    ) {
       return this.#enqueue(userId, op, meta, options) as Promise<T>;
     }
     try {

@@ -64,7 +64,14 @@ export class ResilientStore implements Store {
       failureThreshold: 3,
       minCooldownMs: 250,
       maxCooldownMs: 2_000,
-      probe: () => options.heartbeat(1_000),
+      probe: async () => {
+        try {
+          await options.heartbeat(1_000);
+        } catch (error) {
+          options.logger?.debug({ err: error }, 'database still unavailable');
+          throw error;
+        }
+      },
       ...(options.beforeRecover ? { beforeClose: options.beforeRecover } : {}),
       onStateChange: (state, previous) => {
         if (state === 'open' && previous === 'closed') this.#rejectOpened(unavailable());

@@ -60,6 +60,7 @@ export class OutageJournal<T> {
   #flushing = false;
   #checkpointTimer: NodeJS.Timeout | undefined;
   #checkpointDirty = false;
+  #checkpointChain: Promise<void> = Promise.resolve();
   #closed = false;
 
   private constructor(options: OutageJournalOptions) {
@@ -125,8 +126,8 @@ export class OutageJournal<T> {
     this.#pending.shift();
     this.#checkpoint = seq;
     this.#checkpointDirty = true;
-    if (this.#pending.length === 0) void this.#persistCheckpoint();
-    else this.#checkpointTimer ??= setTimeout(() => void this.#persistCheckpoint(), 100);
+    if (this.#pending.length === 0) void this.#saveCheckpoint();
+    else this.#checkpointTimer ??= setTimeout(() => void this.#saveCheckpoint(), 100);
   }
 
   /** Finds a pending record by a predicate (e.g. the same idempotency key). */
@@ -137,7 +138,7 @@ export class OutageJournal<T> {
   async close(): Promise<void> {
     this.#closed = true;
     while (this.#flushing || this.#queue.length > 0) await new Promise((r) => setTimeout(r, 5));
-    await this.#persistCheckpoint();
+    await this.#saveCheckpoint();
     await this.#handle.close();
   }
 
@@ -194,9 +195,23 @@ export class OutageJournal<T> {
     }
   }
 
-  async #persistCheckpoint(): Promise<void> {
+  /**
+   * Saves the checkpoint; saves never overlap. A failed save (a full disk) is logged and retried with the next
+   * one: until then a restart replays a few records again, which their operation ids make harmless.
+   */
+  #saveCheckpoint(): Promise<void> {
     if (this.#checkpointTimer) clearTimeout(this.#checkpointTimer);
     this.#checkpointTimer = undefined;
+    this.#checkpointChain = this.#checkpointChain
+      .then(() => this.#persistCheckpoint())
+      .catch((error: unknown) => {
+        this.#checkpointDirty = true;
+        this.#options.logger?.warn({ err: error }, 'write journal checkpoint not saved; will retry');
+      });
+    return this.#checkpointChain;
+  }
+
+  async #persistCheckpoint(): Promise<void> {
     if (!this.#checkpointDirty) return;
     this.#checkpointDirty = false;
     const dir = this.#options.dir;
