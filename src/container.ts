@@ -112,6 +112,7 @@ export async function createContainer(
             // Migrations first: nothing (a queued write included) may reach a schema that is not current.
             beforeRecover: migrate,
             onStateChange: (state, previous) => {
+              if (state === 'open' && previous === 'closed') handle.recyclePool?.();
               logger[state === 'closed' ? 'info' : 'warn'](
                 { breaker: 'database', state, previous },
                 'database circuit breaker changed state',

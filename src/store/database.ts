@@ -45,6 +45,8 @@ export interface DatabaseHandle {
    * does not answer within `timeoutMs`. Only for PostgreSQL: an in-process PGlite cannot become unreachable.
    */
   heartbeat?(timeoutMs: number): Promise<void>;
+  /** Replaces the connection pool (PostgreSQL): after an outage, connections may be wedged. */
+  recyclePool?(): void;
   close(): Promise<void>;
 }
 
@@ -92,39 +94,53 @@ async function openPostgres(
     serialize: (value: unknown) => (value instanceof Date ? value.toISOString() : String(value)),
     parse: (value: string) => value,
   };
-  const sql = postgres(url.toString(), {
-    max: options.poolSize,
-    connect_timeout: Math.max(1, Math.ceil(options.connectTimeoutMs / 1000)),
-    idle_timeout: 60,
-    max_lifetime: 60 * 30,
-    prepare: options.prepare ?? !behindPgBouncer,
-    types: { timestamptzText: raw },
-    connection: { TimeZone: 'UTC', application_name: options.applicationName ?? 'thread-tracker' },
-    onnotice: () => {},
-  });
+  const createPool = () =>
+    postgres(url.toString(), {
+      max: options.poolSize,
+      connect_timeout: Math.max(1, Math.ceil(options.connectTimeoutMs / 1000)),
+      idle_timeout: 60,
+      max_lifetime: 60 * 30,
+      prepare: options.prepare ?? !behindPgBouncer,
+      types: { timestamptzText: raw },
+      connection: { TimeZone: 'UTC', application_name: options.applicationName ?? 'thread-tracker' },
+      onnotice: () => {},
+    });
   const dialect = new PostgresJsDialect({
-    sql,
+    createPool,
     poolSize: options.poolSize,
     queryTimeoutMs: options.queryTimeoutMs,
     ...(options.onQuery ? { onQuery: options.onQuery } : {}),
   });
   const db = new Kysely<Database>({ dialect });
-  const probe = postgres(url.toString(), {
-    max: 1,
-    connect_timeout: Math.max(1, Math.ceil(options.connectTimeoutMs / 1000)),
-    idle_timeout: 0,
-    prepare: false,
-    connection: { application_name: `${options.applicationName ?? 'thread-tracker'}-heartbeat` },
-    onnotice: () => {},
-  });
+  // The heartbeat has a connection of its own, never queued behind the pool's work; a heartbeat that times out
+  // replaces it, since a connection left waiting on a lost server may never answer again.
+  const createProbe = () =>
+    postgres(url.toString(), {
+      max: 1,
+      connect_timeout: Math.max(1, Math.ceil(options.connectTimeoutMs / 1000)),
+      idle_timeout: 0,
+      prepare: false,
+      connection: { application_name: `${options.applicationName ?? 'thread-tracker'}-heartbeat` },
+      onnotice: () => {},
+    });
+  let probe = createProbe();
   return {
     db,
     engine: 'postgres',
     poolStats: () => ({ engine: 'postgres', ...dialect.driver.stats }),
     heartbeat: async (timeoutMs) => {
-      const pending = probe`select 1`;
-      await withTimeout(pending, timeoutMs, () => pending.cancel());
+      const client = probe;
+      try {
+        await withTimeout(client`select 1`, timeoutMs, () => undefined);
+      } catch (error) {
+        if ((error as { code?: string }).code === 'DB_TIMEOUT' && probe === client) {
+          probe = createProbe();
+          client.end({ timeout: 0 }).catch(() => {});
+        }
+        throw error;
+      }
     },
+    recyclePool: () => dialect.driver.recyclePool(),
     close: async () => {
       await probe.end({ timeout: 1 });
       await db.destroy();

@@ -100,7 +100,8 @@ async function waitForConvergence(url: string, timeoutMs = 60_000): Promise<numb
     }
     await sleep(100);
   }
-  throw new Error('the service did not converge');
+  const last = await (await fetch(`${url}/ready`)).text();
+  throw new Error(`the service did not converge: ${last}`);
 }
 
 async function assertLedger(
@@ -126,10 +127,10 @@ async function assertLedger(
   }
 }
 
-async function seedCounters(url: string) {
+async function seedCounters(url: string, counters = 'counter') {
   for (let c = 0; c < 4; c++) {
     const result = await request(url, 'POST', '/api/v1/threads', {
-      threadId: `counter-${c}`,
+      threadId: `${counters}-${c}`,
       subject: 'counter',
     });
     expect(result.status).toBe(201);
@@ -166,7 +167,17 @@ describeWithService('postgres', 'database outages', () => {
     }
     await sleep(500);
     await load.stop();
-    const convergedMs = await waitForConvergence(api.url);
+    const convergedMs = await waitForConvergence(api.url).catch((e) => {
+      console.log(
+        api
+          .output()
+          .split('\n')
+          .filter((l) => !l.includes('request'))
+          .slice(-30)
+          .join('\n'),
+      );
+      throw e;
+    });
     const { lost, duplicated } = await assertLedger(databaseUrl, ledger);
     const acknowledged = ledger.created.size + [...ledger.increments.values()].reduce((a, b) => a + b, 0);
     console.log(
@@ -179,11 +190,12 @@ describeWithService('postgres', 'database outages', () => {
   }, 120_000);
 
   it('answers every request within 1.5 s while PostgreSQL is frozen for 10 s, then converges', async () => {
-    // Something to read from the cache during the freeze.
+    // Counters of this test only, and something to read from the cache during the freeze.
+    await seedCounters(api.url, 'frozen');
     for (let c = 0; c < 4; c++)
       expect((await request(api.url, 'GET', `/api/v1/threads/counter-${c}`)).status).toBe(200);
     const ledger = newLedger();
-    const load = writeLoad(() => api.url, ledger, 4);
+    const load = writeLoad(() => api.url, ledger, 4, 'frozen');
     await sleep(500);
     await pg.pause();
     const reads: { status: number; stale: boolean; ms: number }[] = [];

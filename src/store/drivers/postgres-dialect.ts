@@ -21,7 +21,8 @@ import { parsePostgresError } from '../parse-postgres-error.ts';
 import type { QueryObserver } from './query-observer.ts';
 
 export interface PostgresDialectConfig {
-  sql: Sql;
+  /** Makes a connection pool; called again to replace a pool whose connections may be wedged. */
+  createPool: () => Sql;
   poolSize: number;
   queryTimeoutMs: number;
   onQuery?: QueryObserver;
@@ -49,12 +50,24 @@ export class PostgresJsDialect implements Dialect {
 
 export class PostgresJsDriver implements Driver {
   readonly #config: PostgresDialectConfig;
+  #pool: Sql;
   #active = 0;
   #reserved = 0;
   #waitingReserve = 0;
 
   constructor(config: PostgresDialectConfig) {
     this.#config = config;
+    this.#pool = config.createPool();
+  }
+
+  /**
+   * Replaces the pool. After a lost or frozen server a connection can be left waiting for an answer that never
+   * comes; a fresh pool is the only sure way out. Statements in flight on the old pool fail.
+   */
+  recyclePool(): void {
+    const old = this.#pool;
+    this.#pool = this.#config.createPool();
+    old.end({ timeout: 0 }).catch(() => {});
   }
 
   /** Pool figures: statements in flight count as in use (postgres.js shares connections between them). */
@@ -69,7 +82,7 @@ export class PostgresJsDriver implements Driver {
   }
 
   get pool(): Sql {
-    return this.#config.sql;
+    return this.#pool;
   }
 
   async init(): Promise<void> {}
@@ -98,7 +111,7 @@ export class PostgresJsDriver implements Driver {
   }
 
   async destroy(): Promise<void> {
-    await this.#config.sql.end({ timeout: 5 });
+    await this.#pool.end({ timeout: 5 });
   }
 
   /** @internal */
@@ -106,7 +119,7 @@ export class PostgresJsDriver implements Driver {
     this.#waitingReserve++;
     try {
       const reserved = await withTimeout(
-        this.#config.sql.reserve(),
+        this.#pool.reserve(),
         this.#config.queryTimeoutMs,
         () => undefined,
       );
@@ -153,11 +166,9 @@ export class PostgresJsDriver implements Driver {
 class PostgresJsConnection implements DatabaseConnection {
   readonly #driver: PostgresJsDriver;
   #reserved: ReservedSql | undefined;
-  readonly #pool: Sql;
 
   constructor(driver: PostgresJsDriver) {
     this.#driver = driver;
-    this.#pool = driver.pool;
   }
 
   async reserve(): Promise<void> {
@@ -172,7 +183,7 @@ class PostgresJsConnection implements DatabaseConnection {
   }
 
   executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    return this.#driver.run<R>(this.#reserved ?? this.#pool, compiledQuery);
+    return this.#driver.run<R>(this.#reserved ?? this.#driver.pool, compiledQuery);
   }
 
   // biome-ignore lint/correctness/useYield: not used by the product
