@@ -118,11 +118,7 @@ export class PostgresJsDriver implements Driver {
   async reserveFromPool(): Promise<ReservedSql> {
     this.#waitingReserve++;
     try {
-      const reserved = await withTimeout(
-        this.#pool.reserve(),
-        this.#config.queryTimeoutMs,
-        () => undefined,
-      );
+      const reserved = await withTimeout(this.#pool.reserve(), this.#config.queryTimeoutMs, () => undefined);
       this.#reserved++;
       return reserved;
     } finally {
