@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
+import fastifyWebsocket from '@fastify/websocket';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -17,7 +18,9 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject, validatorCompiler } from 'fastify-type-provider-zod';
+import { AppError } from '../domain/errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
+import type { EventBus } from '../ports/event-bus.ts';
 import type { HealthService } from '../service/health-service.ts';
 import type { LeadService } from '../service/lead-service.ts';
 import type { ThreadTrackingService } from '../service/thread-tracking-service.ts';
@@ -26,6 +29,8 @@ import { authPlugin } from './plugins/auth.ts';
 import { errorsPlugin } from './plugins/errors.ts';
 import { metricsPlugin } from './plugins/metrics.ts';
 import { PROBLEM_CONTENT_TYPE, toProblem } from './problem.ts';
+import { EventHub } from './realtime/event-hub.ts';
+import { eventRoutes } from './routes/events.ts';
 import { leadRoutes } from './routes/leads.ts';
 import { accountRoutes, healthRoutes } from './routes/system.ts';
 import { threadRoutes } from './routes/threads.ts';
@@ -44,6 +49,8 @@ export interface AppDeps {
   /** More route plugins under /api/v1 (later capabilities register here). */
   apiPlugins?: ((app: FastifyInstance) => Promise<void>)[];
   version?: string;
+  /** Committed thread events, for the live WebSocket feed; omitted = no live feed (catch-up only). */
+  events?: EventBus;
   /** Prometheus metrics; omitted = no /metrics and no per-request recording. */
   metrics?: Metrics;
   /** Public sign-in settings for the web app (Supabase URL and anon key). */
@@ -51,6 +58,14 @@ export interface AppDeps {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function sameHost(origin: string, host: string | undefined): boolean {
+  try {
+    return host !== undefined && new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
 
 /** One log line per request, when it completes (Fastify's default writes two, with whole request objects). */
 class OneLinePerRequest extends LogController {
@@ -133,9 +148,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     publicConfig: { authMode: deps.authenticator.mode, ...deps.publicConfig },
   });
 
+  const hub = new EventHub(
+    deps.events ?? { publish: () => {}, subscribe: () => () => {}, close: async () => {} },
+  );
+  app.addHook('onClose', async () => hub.close());
+  await app.register(fastifyWebsocket, { options: { maxPayload: 4096 } });
+  // Browsers send an Origin with a WebSocket, and no same-origin policy applies to it: refuse other sites, so a page
+  // elsewhere cannot read a local user's events.
+  app.addHook('onRequest', async (request) => {
+    if (request.headers.upgrade?.toLowerCase() !== 'websocket') return;
+    const origin = request.headers.origin;
+    if (origin !== undefined && !sameHost(origin, request.headers.host)) {
+      throw new AppError('FORBIDDEN', "WebSocket connections are accepted from this server's own pages only");
+    }
+  });
+
   await app.register(
     async (api) => {
       await api.register(authPlugin, { authenticator: deps.authenticator });
+      await api.register(eventRoutes, { service: deps.service, hub });
       await api.register(threadRoutes, { service: deps.service });
       await api.register(leadRoutes, { leads: deps.leads, service: deps.service });
       await api.register(accountRoutes, { service: deps.service, authMode: deps.authenticator.mode });
@@ -147,7 +178,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const webRoot = deps.webDistDir ? resolve(deps.webDistDir) : undefined;
   const serveWeb = webRoot !== undefined && existsSync(resolve(webRoot, 'index.html'));
   if (serveWeb) {
-    await app.register(fastifyStatic, { root: webRoot, prefix: '/', wildcard: false, index: ['index.html'] });
+    // The build writes .br and .gz next to each asset; serve those to clients that accept them.
+    await app.register(fastifyStatic, {
+      root: webRoot,
+      prefix: '/',
+      wildcard: false,
+      index: ['index.html'],
+      preCompressed: true,
+    });
   }
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '/';

@@ -111,3 +111,14 @@ const problems = {
   422: problemSchema,
 };
 export const errorResponses = problems;
+
+/** Paging of thread_events by id. */
+export const eventsQuery = z.strictObject({
+  afterId: z
+    .string()
+    .regex(/^\d{1,19}$/, 'must be an event id')
+    // Event ids are bigint: a larger number would reach the database as an out-of-range value.
+    .refine((id) => !/^\d{19}$/.test(id) || id <= '9223372036854775807', 'must be an event id')
+    .optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});

@@ -62,6 +62,8 @@ export interface ThreadRepository {
   ): Promise<void>;
   /** Whether an operation with this id has written anything for the user. */
   applied(userId: string, opId: string): Promise<boolean>;
+  /** The newest event id of a user (a resume point for a client that starts fresh). */
+  lastEventId(userId: string): Promise<string | null>;
   listEvents(
     userId: string,
     query: { threadId?: string; afterId?: string; limit: number },

@@ -286,6 +286,11 @@ export class ThreadTrackingService {
     });
   }
 
+  /** The newest event id of a user, or null. */
+  lastEventId(userId: string): Promise<string | null> {
+    return this.#store.threads.lastEventId(userId);
+  }
+
   /** Every event of a user after `afterId`, oldest first (what a reconnecting client missed). */
   async listEvents(
     userId: string,

@@ -311,6 +311,17 @@ export class KyselyThreadRepository implements ThreadRepository {
     return rows.map(rowToThread);
   }
 
+  async lastEventId(userId: string) {
+    const row = await this.#db
+      .selectFrom('thread_events')
+      .select('id')
+      .where('user_id', '=', userId)
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row ? String(row.id) : null;
+  }
+
   async listEvents(userId: string, query: { threadId?: string; afterId?: string; limit: number }) {
     let qb = this.#db.selectFrom('thread_events').selectAll().where('user_id', '=', userId);
     if (query.threadId !== undefined) qb = qb.where('thread_id', '=', query.threadId);

@@ -19,6 +19,7 @@ import { MemoryCache } from '../../src/cache/memory-cache.ts';
 import { LocalEventBus } from '../../src/events/local-event-bus.ts';
 import type { Cache } from '../../src/ports/cache.ts';
 import { type Clock, systemClock } from '../../src/ports/clock.ts';
+import type { EventBus } from '../../src/ports/event-bus.ts';
 import { cacheCheck, databaseCheck, HealthService } from '../../src/service/health-service.ts';
 import { LeadService } from '../../src/service/lead-service.ts';
 import { ThreadTrackingService } from '../../src/service/thread-tracking-service.ts';
@@ -38,6 +39,8 @@ export interface TestAppOptions {
   clock?: Clock;
   auth?: 'local' | 'jwt';
   cache?: Cache;
+  /** The event bus (default: in-process). */
+  events?: EventBus;
   cacheTtlSeconds?: number;
   batchSize?: number;
 }
@@ -46,7 +49,7 @@ export interface TestApp {
   handle: DatabaseHandle;
   store: KyselyStore;
   cache: Cache;
-  events: LocalEventBus;
+  events: EventBus;
   service: ThreadTrackingService;
   leads: LeadService;
   health: HealthService;
@@ -112,7 +115,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const cache =
     options.cache ??
     new MemoryCache({ ttl: options.cacheTtlSeconds ?? 300, maxSize: 10_000, cleanupInterval: 0 });
-  const events = new LocalEventBus();
+  const events = options.events ?? new LocalEventBus();
   const service = new ThreadTrackingService({
     store,
     cache,
@@ -133,7 +136,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
           adminValue: 'admin',
         })
       : new LocalAuthenticator('me');
-  const app = await buildApp({ service, leads, health, authenticator });
+  const app = await buildApp({ service, leads, health, authenticator, events });
   await app.ready();
   return {
     handle,

@@ -1,5 +1,5 @@
 /** Authenticates every /api/v1 request before validation; `request.principal` is set for the handlers. */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError } from '../../domain/errors.ts';
 import type { Authenticator, Principal } from '../auth/authenticator.ts';
@@ -15,9 +15,21 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { authenticator:
   // Registered inside the /api/v1 scope, so it runs for exactly its routes. No test on request.url: the raw URL
   // is still percent-encoded (/ap%69/v1/...) while the router matches the decoded path.
   app.addHook('onRequest', async (request) => {
-    request.principal = await opts.authenticator.authenticate(request.headers.authorization);
+    request.principal = await opts.authenticator.authenticate(
+      request.headers.authorization ?? webSocketToken(request),
+    );
   });
 });
+
+/**
+ * A browser cannot set headers on a WebSocket, so a WebSocket upgrade (and only that) may carry its token as the
+ * `access_token` query parameter. Request logs leave query strings out, so the token is not logged.
+ */
+function webSocketToken(request: FastifyRequest): string | undefined {
+  if (request.headers.upgrade?.toLowerCase() !== 'websocket') return undefined;
+  const token = (request.query as { access_token?: unknown } | undefined)?.access_token;
+  return typeof token === 'string' ? `Bearer ${token}` : undefined;
+}
 
 export function requireAdmin(principal: Principal): void {
   if (!principal.admin) throw new AppError('FORBIDDEN', 'This operation needs an admin token');

@@ -16,6 +16,7 @@ import type { ThreadTrackingService } from '../../service/thread-tracking-servic
 import {
   analyticsSchema,
   errorResponses,
+  eventsQuery,
   threadEventSchema,
   threadPageSchema,
   threadParams,
@@ -25,15 +26,6 @@ import { sendJson } from '../send-json.ts';
 import { writeOptions } from '../write-options.ts';
 
 const emptyBody = z.strictObject({}).nullish();
-const eventsQuery = z.strictObject({
-  afterId: z
-    .string()
-    .regex(/^\d{1,19}$/, 'must be an event id')
-    // Event ids are bigint: a larger number would reach the database as an out-of-range value.
-    .refine((id) => !/^\d{19}$/.test(id) || id <= '9223372036854775807', 'must be an event id')
-    .optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(100),
-});
 
 export async function threadRoutes(app: FastifyInstance, opts: { service: ThreadTrackingService }) {
   const { service } = opts;
@@ -338,19 +330,6 @@ export async function threadRoutes(app: FastifyInstance, opts: { service: Thread
     async (request) => ({
       items: await service.getThreadEvents(request.principal.userId, request.params.threadId, request.query),
     }),
-  );
-
-  r.get(
-    '/events',
-    {
-      schema: {
-        tags: ['events'],
-        summary: "The caller's events after a given id, oldest first (catch-up after a disconnect)",
-        querystring: eventsQuery,
-        response: { 200: z.object({ items: z.array(threadEventSchema) }), ...errorResponses },
-      },
-    },
-    async (request) => ({ items: await service.listEvents(request.principal.userId, request.query) }),
   );
 
   r.get(
