@@ -11,6 +11,10 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** A number of days, or `off`. */
+const daysOrOff = z
+  .union([z.literal('off'), int(1, 36_500)], { error: 'must be a whole number of days (1 to 36500) or off' })
+  .transform((v) => (v === 'off' ? null : v));
 const optionalString = z
   .string()
   .trim()
@@ -43,6 +47,7 @@ const baseSchema = z.object({
   JOURNAL_MAX_BYTES: int(4096, 10 * 1024 ** 3).default(64 * 1024 * 1024),
   JOURNAL_MAX_AGE_S: int(1, 30 * 86_400).default(86_400),
   STALE_READ_MAX_AGE_S: int(0, 30 * 86_400).default(3_600),
+  DB_SLOW_QUERY_MS: int(0, 600_000).default(200),
 
   REDIS_URL: optionalString.pipe(
     z
@@ -76,6 +81,9 @@ const baseSchema = z.object({
   SUPABASE_JWT_SECRET: optionalString,
 
   METRICS_ENABLED: bool.default(true),
+  CLEANUP_INTERVAL_S: int(0, 30 * 86_400).default(86_400),
+  CLEANUP_PURGE_DELETED_AFTER_DAYS: daysOrOff.default(30),
+  EVENT_RETENTION_DAYS: daysOrOff.default(null),
   BODY_LIMIT_BYTES: int(1024, 10_485_760).default(102_400),
   TRUST_PROXY: bool.default(false),
   WEB_DIST_DIR: z.string().default('web/dist'),
@@ -101,6 +109,19 @@ const schema = baseSchema.superRefine(
           ctx.addIssue({ code: 'custom', path: [name], message: 'must be at least 32 bytes for HS256' });
         }
       }
+    }
+    // A queued write is recognised as applied by its events; events must outlive the journal's oldest write.
+    if (
+      typeof env.EVENT_RETENTION_DAYS === 'number' &&
+      env.EVENT_RETENTION_DAYS >= 1 &&
+      typeof env.JOURNAL_MAX_AGE_S === 'number' &&
+      env.EVENT_RETENTION_DAYS * 86_400 < env.JOURNAL_MAX_AGE_S
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['EVENT_RETENTION_DAYS'],
+        message: `must keep events at least as long as JOURNAL_MAX_AGE_S (${env.JOURNAL_MAX_AGE_S} s)`,
+      });
     }
     if (authMode === 'local' && !isLoopback(env.HOST)) {
       ctx.addIssue({

@@ -13,17 +13,22 @@ import type { Config } from './config.ts';
 import { LocalEventBus } from './events/local-event-bus.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
+import { createJobMetrics, registerOperationsMetrics } from './metrics/ops-metrics.ts';
+import { createQueryObserver } from './metrics/query-metrics.ts';
 import type { Cache } from './ports/cache.ts';
 import { type Clock, systemClock } from './ports/clock.ts';
 import type { EventBus } from './ports/event-bus.ts';
 import type { Store } from './ports/store.ts';
 import { CacheWarmer } from './service/cache-warmer.ts';
 import { cacheCheck, databaseCheck, HealthService } from './service/health-service.ts';
+import { backgroundCheck } from './service/job-loops.ts';
+import { currentJobLogger, Jobs } from './service/job-runs.ts';
 import { LeadService } from './service/lead-service.ts';
 import { OutageQueue, type QueuedWrite } from './service/outage-queue.ts';
 import { isDatabaseUnavailable, ThreadTrackingService } from './service/thread-tracking-service.ts';
 import { lockDataDir } from './store/data-dir-lock.ts';
-import { openDatabase } from './store/database.ts';
+import { type DatabaseOptions, openDatabase } from './store/database.ts';
+import type { QueryObserver } from './store/drivers/query-observer.ts';
 import { OutageJournal } from './store/journal/outage-journal.ts';
 import { KyselyStore } from './store/kysely-store.ts';
 import { migrations } from './store/migrations/index.ts';
@@ -45,6 +50,8 @@ export interface Container {
   migrator: Migrator;
   warmer: CacheWarmer;
   metrics: Metrics | undefined;
+  /** Background work reports here: run logs with run ids, heartbeats (readiness), job metrics. */
+  jobs: Jobs;
   /** Whether the database can be used now; background work pauses while it cannot. */
   databaseAvailable: () => boolean;
   queue: OutageQueue | undefined;
@@ -77,20 +84,14 @@ export async function createContainer(
   try {
     // One process per data directory: it holds the embedded database and the outage journal.
     closers.push(lockDataDir(config.dataDir));
-    const handle = await openDatabase(
-      config.database.engine === 'pglite'
-        ? { engine: 'pglite', dataDir: config.dataDir }
-        : {
-            engine: 'postgres',
-            url: config.database.url,
-            poolSize: config.DB_POOL_SIZE,
-            queryTimeoutMs: config.DB_QUERY_TIMEOUT_MS,
-            connectTimeoutMs: config.DB_CONNECT_TIMEOUT_MS,
-            ...(config.DB_PREPARED_STATEMENTS === undefined
-              ? {}
-              : { prepare: config.DB_PREPARED_STATEMENTS }),
-          },
-    );
+    const metrics = config.METRICS_ENABLED ? createMetrics() : undefined;
+    const onQuery = createQueryObserver({
+      ...(metrics ? { histogram: metrics.dbQueryDuration } : {}),
+      logger,
+      slowQueryMs: config.DB_SLOW_QUERY_MS,
+      contextLogger: currentJobLogger,
+    });
+    const handle = await openDatabase(databaseOptions(config, onQuery));
     const migrator = new Migrator(handle.db, migrations);
     let migrated = !config.MIGRATE_ON_START || overrides.skipMigrations === true;
     const migrate = async () => {
@@ -197,9 +198,15 @@ export async function createContainer(
       replay();
     }
     const leads = new LeadService(store);
+    const jobs = new Jobs({
+      logger,
+      clock,
+      ...(metrics ? { metrics: createJobMetrics(metrics, clock) } : {}),
+    });
     const health = new HealthService([
       databaseCheck(store, { queue, critical: !queue, databaseAvailable }),
       cacheCheck(cache),
+      backgroundCheck(jobs.loops),
     ]);
     const warmer = new CacheWarmer({
       store,
@@ -220,8 +227,10 @@ export async function createContainer(
       });
     }
     const authenticator = createAuthenticator(config);
-    const metrics = config.METRICS_ENABLED ? createMetrics() : undefined;
-    if (metrics) registerComponentMetrics(metrics, { store, cache });
+    if (metrics) {
+      registerComponentMetrics(metrics, { store, cache });
+      registerOperationsMetrics(metrics, { queue, loops: jobs.loops, clock });
+    }
 
     return {
       config,
@@ -237,6 +246,7 @@ export async function createContainer(
       migrator,
       warmer,
       metrics,
+      jobs,
       databaseAvailable,
       queue,
       buildHttpApp: (extra = {}) =>
@@ -312,12 +322,26 @@ function registerComponentMetrics(metrics: Metrics, deps: { store: Store; cache:
     'Circuit breaker state: 0 closed, 1 half-open, 2 open',
     ['breaker'],
     (set) => {
-      if (deps.cache instanceof TieredCache) {
-        const state = deps.cache.breakerState;
-        set({ breaker: 'redis' }, state === 'closed' ? 0 : state === 'half-open' ? 1 : 2);
-      }
+      const code = (state: string) => (state === 'closed' ? 0 : state === 'half-open' ? 1 : 2);
+      if (deps.cache instanceof TieredCache) set({ breaker: 'redis' }, code(deps.cache.breakerState));
+      if (deps.store instanceof ResilientStore) set({ breaker: 'database' }, code(deps.store.breaker.state));
     },
   );
+}
+
+/** How to open the configured database; `onQuery` observes every statement (metrics, slow-query lines). */
+export function databaseOptions(config: Readonly<Config>, onQuery?: QueryObserver): DatabaseOptions {
+  const observer = onQuery ? { onQuery } : {};
+  if (config.database.engine === 'pglite') return { engine: 'pglite', dataDir: config.dataDir, ...observer };
+  return {
+    engine: 'postgres',
+    url: config.database.url,
+    poolSize: config.DB_POOL_SIZE,
+    queryTimeoutMs: config.DB_QUERY_TIMEOUT_MS,
+    connectTimeoutMs: config.DB_CONNECT_TIMEOUT_MS,
+    ...(config.DB_PREPARED_STATEMENTS === undefined ? {} : { prepare: config.DB_PREPARED_STATEMENTS }),
+    ...observer,
+  };
 }
 
 export function createAuthenticator(config: Readonly<Config>): Authenticator {

@@ -9,36 +9,12 @@ import { JwtAuthenticator, mintToken } from '../../src/api/auth/authenticator.ts
 import { buildApp } from '../../src/api/build-app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
+import { memoryLog } from '../support/observability.ts';
 import { createTestApp, TEST_JWT_SECRET, type TestApp } from '../support/test-app.ts';
 
 const ISSUER = 'thread-tracker-test';
 const AUDIENCE = 'thread-tracker';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-interface LogLine {
-  level: string;
-  msg?: string;
-  reqId?: string;
-  [key: string]: unknown;
-}
-
-/** A pino destination that keeps every line in memory. */
-function memoryStream() {
-  const chunks: string[] = [];
-  return {
-    destination: { write: (chunk: string) => void chunks.push(chunk) },
-    text: () => chunks.join(''),
-    lines: (): LogLine[] =>
-      chunks
-        .join('')
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .map((l) => JSON.parse(l) as LogLine),
-    clear: () => {
-      chunks.length = 0;
-    },
-  };
-}
 
 const authenticator = new JwtAuthenticator({
   secret: TEST_JWT_SECRET,
@@ -58,8 +34,8 @@ async function brokenRoutes(api: FastifyInstance): Promise<void> {
 
 let t: TestApp;
 let bearer: string;
-const info = memoryStream();
-const warnOnly = memoryStream();
+const info = memoryLog();
+const warnOnly = memoryLog();
 let app: FastifyInstance;
 let quietApp: FastifyInstance;
 
