@@ -113,11 +113,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   app.removeContentTypeParser('text/plain');
 
-  app.addHook('onSend', async (request, reply, payload) => {
+  // Hooks on every request are callback-style: an async hook costs a promise per request.
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
     // A write that was queued (the database is unavailable) is accepted, not done.
-    if (reply.hasHeader('x-write-queued') && reply.statusCode < 300) reply.code(202);
-    return payload;
+    if (reply.statusCode < 300 && reply.hasHeader('x-write-queued')) reply.code(202);
+    done(null, payload);
   });
   await app.register(errorsPlugin);
   if (deps.metrics) await app.register(metricsPlugin, { metrics: deps.metrics });
@@ -155,12 +156,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(fastifyWebsocket, { options: { maxPayload: 4096 } });
   // Browsers send an Origin with a WebSocket, and no same-origin policy applies to it: refuse other sites, so a page
   // elsewhere cannot read a local user's events.
-  app.addHook('onRequest', async (request) => {
-    if (request.headers.upgrade?.toLowerCase() !== 'websocket') return;
+  app.addHook('onRequest', (request, _reply, done) => {
     const origin = request.headers.origin;
-    if (origin !== undefined && !sameHost(origin, request.headers.host)) {
-      throw new AppError('FORBIDDEN', "WebSocket connections are accepted from this server's own pages only");
+    if (
+      request.headers.upgrade !== undefined &&
+      request.headers.upgrade.toLowerCase() === 'websocket' &&
+      origin !== undefined &&
+      !sameHost(origin, request.headers.host)
+    ) {
+      done(new AppError('FORBIDDEN', "WebSocket connections are accepted from this server's own pages only"));
+      return;
     }
+    done();
   });
 
   await app.register(

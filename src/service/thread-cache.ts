@@ -13,7 +13,18 @@ import type { Cache } from '../ports/cache.ts';
 
 const PREFIX = 'tt:1';
 
-export const encodeUser = (userId: string): string => Buffer.from(userId, 'utf8').toString('base64url');
+const encodedUsers = new Map<string, string>();
+
+/** base64url of the user id, remembered for the most recent users (it is in every key of every request). */
+export const encodeUser = (userId: string): string => {
+  let encoded = encodedUsers.get(userId);
+  if (encoded === undefined) {
+    encoded = Buffer.from(userId, 'utf8').toString('base64url');
+    if (encodedUsers.size >= 10_000) encodedUsers.clear();
+    encodedUsers.set(userId, encoded);
+  }
+  return encoded;
+};
 
 export const threadKey = (userId: string, threadId: string): string =>
   `${PREFIX}:t:${encodeUser(userId)}:${threadId}`;

@@ -121,7 +121,8 @@ export class ThreadTrackingService {
 
   async getThreadResult(userId: string, threadId: string): Promise<JsonResult<Thread>> {
     const key = threadKey(userId, threadId);
-    const pending = this.#outage.queue?.pendingCount(userId, threadId) ?? 0;
+    const queue = this.#outage.queue;
+    const pending = queue && queue.depth > 0 ? queue.pendingCount(userId, threadId) : 0;
     let result: JsonResult<Thread> | undefined;
     const cached = await this.#cacheRead(() => this.#cache.getVersioned(key));
     if (cached) {

@@ -19,12 +19,12 @@ export interface Authenticator {
 
 export class LocalAuthenticator implements Authenticator {
   readonly mode = 'local' as const;
-  readonly #principal: Principal;
+  readonly principal: Principal;
   constructor(userId: string) {
-    this.#principal = Object.freeze({ userId, admin: true });
+    this.principal = Object.freeze({ userId, admin: true });
   }
   async authenticate(): Promise<Principal> {
-    return this.#principal;
+    return this.principal;
   }
 }
 

@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError } from '../../domain/errors.ts';
-import type { Authenticator, Principal } from '../auth/authenticator.ts';
+import { type Authenticator, LocalAuthenticator, type Principal } from '../auth/authenticator.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -14,6 +14,15 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { authenticator:
   app.decorateRequest('principal', null as unknown as Principal);
   // Registered inside the /api/v1 scope, so it runs for exactly its routes. No test on request.url: the raw URL
   // is still percent-encoded (/ap%69/v1/...) while the router matches the decoded path.
+  if (opts.authenticator instanceof LocalAuthenticator) {
+    // Local mode: one principal for everyone, set without a promise per request.
+    const principal = opts.authenticator.principal;
+    app.addHook('onRequest', (request, _reply, done) => {
+      request.principal = principal;
+      done();
+    });
+    return;
+  }
   app.addHook('onRequest', async (request) => {
     request.principal = await opts.authenticator.authenticate(
       request.headers.authorization ?? webSocketToken(request),

@@ -9,13 +9,14 @@ export const metricsPlugin = fp(async (app: FastifyInstance, opts: { metrics: Me
   app.addHook('onError', async (request, _reply, error) => {
     httpErrors.inc({ route: request.routeOptions.url ?? 'unmatched', code: String(toProblem(error).code) });
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     // The route template, never the raw URL: label values must stay a small, fixed set.
     const route = request.routeOptions.url ?? 'unmatched';
     httpDuration.observe(
       { method: request.method, route, status_code: String(reply.statusCode) },
       reply.elapsedTime / 1000,
     );
+    done();
   });
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     return reply.type(registry.contentType).send(await registry.metrics());
