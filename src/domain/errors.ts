@@ -29,6 +29,16 @@ export const ERROR_STATUS = {
   JOURNAL_UNAVAILABLE: 503,
   CACHE_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,
+  // Mail accounts and sync. The MAIL_* codes come from the providers' error parsers (src/mail/*/parse-*-error.ts).
+  ACCOUNT_NOT_FOUND: 404,
+  OAUTH_STATE_INVALID: 400,
+  MAIL_NOT_CONFIGURED: 503,
+  MAIL_AUTH_REVOKED: 422,
+  MAIL_RATE_LIMITED: 429,
+  MAIL_CURSOR_EXPIRED: 409,
+  MAIL_NOT_FOUND: 404,
+  MAIL_TEMPORARY: 503,
+  MAIL_PERMANENT: 502,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -28,6 +28,10 @@ export const THREAD_EVENT_TYPES = [
   'deleted',
   'purged',
   'journal_conflict',
+  // Recorded by mail sync, once per message.
+  'reply_detected',
+  'auto_reply_received',
+  'bounce_received',
 ] as const;
 export type ThreadEventType = (typeof THREAD_EVENT_TYPES)[number];
 

@@ -112,6 +112,8 @@ const EVENT_LABELS: Record<LiveEventType, string> = {
   purged: 'Purged',
   journal_conflict: 'A change made during an outage no longer applied',
   reply_detected: 'Reply received',
+  auto_reply_received: 'Automatic reply received (not counted as a reply)',
+  bounce_received: 'Delivery failed (bounce)',
   followup_sent: 'Follow-up sent',
 };
 
