@@ -35,6 +35,7 @@ const baseSchema = z.object({
       .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// connection string')
       .optional(),
   ),
+  DATABASE_READ_URL: optionalString,
   DB_POOL_SIZE: int(1, 500).default(10),
   DB_QUERY_TIMEOUT_MS: int(0, 600_000).default(5_000),
   DB_CONNECT_TIMEOUT_MS: int(100, 60_000).default(1_000),
