@@ -19,6 +19,7 @@ import type { Cache } from './ports/cache.ts';
 import { type Clock, systemClock } from './ports/clock.ts';
 import type { EventBus } from './ports/event-bus.ts';
 import type { Store } from './ports/store.ts';
+import type { BackupStore, ThreadExportStore, ThreadImportStore } from './ports/thread-archive.ts';
 import { CacheWarmer } from './service/cache-warmer.ts';
 import { cacheCheck, databaseCheck, HealthService } from './service/health-service.ts';
 import { backgroundCheck } from './service/job-loops.ts';
@@ -26,8 +27,9 @@ import { currentJobLogger, Jobs } from './service/job-runs.ts';
 import { LeadService } from './service/lead-service.ts';
 import { OutageQueue, type QueuedWrite } from './service/outage-queue.ts';
 import { isDatabaseUnavailable, ThreadTrackingService } from './service/thread-tracking-service.ts';
+import { KyselyBackupStore } from './store/backup-import-export.ts';
 import { lockDataDir } from './store/data-dir-lock.ts';
-import { type DatabaseOptions, openDatabase } from './store/database.ts';
+import { type DatabaseHandle, type DatabaseOptions, openDatabase } from './store/database.ts';
 import type { QueryObserver } from './store/drivers/query-observer.ts';
 import { OutageJournal } from './store/journal/outage-journal.ts';
 import { KyselyStore } from './store/kysely-store.ts';
@@ -35,6 +37,8 @@ import { migrations } from './store/migrations/index.ts';
 import { Migrator } from './store/migrator.ts';
 import { parsePostgresError } from './store/parse-postgres-error.ts';
 import { ResilientStore } from './store/resilient-store.ts';
+import { KyselyThreadExporter } from './store/thread-export.ts';
+import { KyselyThreadImporter } from './store/thread-import.ts';
 
 export interface Container {
   config: Readonly<Config>;
@@ -270,6 +274,56 @@ export async function createContainer(
     };
   } catch (error) {
     await close();
+    throw error;
+  }
+}
+
+/** What the data commands (export, import, backup, restore) work with. */
+export interface DataTools {
+  config: Readonly<Config>;
+  logger: PinoLogger;
+  engine: 'pglite' | 'postgres';
+  migrator: Migrator;
+  exporter: ThreadExportStore;
+  importer: ThreadImportStore;
+  backups: BackupStore;
+  close(): Promise<void>;
+}
+
+/**
+ * The database alone, for the data commands: no cache, no outage journal, no background work. The embedded database
+ * is locked as `serve` locks it (one process at a time); on PostgreSQL these commands run beside live servers.
+ * Migrations run only when `migrate` is set (a backup must never change the schema it is backing up).
+ */
+export async function openDataTools(
+  config: Readonly<Config>,
+  options: { logger: PinoLogger; migrate?: boolean },
+): Promise<DataTools> {
+  const { logger } = options;
+  const unlock = config.database.engine === 'pglite' ? lockDataDir(config.dataDir) : () => {};
+  let handle: DatabaseHandle | undefined;
+  try {
+    const onQuery = createQueryObserver({ logger, slowQueryMs: config.DB_SLOW_QUERY_MS });
+    handle = await openDatabase(databaseOptions(config, onQuery));
+    const migrator = new Migrator(handle.db, migrations);
+    if (options.migrate) await migrator.migrateTo();
+    const opened = handle;
+    return {
+      config,
+      logger,
+      engine: opened.engine,
+      migrator,
+      exporter: new KyselyThreadExporter(opened.db),
+      importer: new KyselyThreadImporter(opened.db),
+      backups: new KyselyBackupStore(opened.db),
+      close: async () => {
+        await opened.close();
+        unlock();
+      },
+    };
+  } catch (error) {
+    await handle?.close();
+    unlock();
     throw error;
   }
 }

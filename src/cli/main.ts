@@ -34,6 +34,43 @@ program
     (await import('./token.ts')).token(options),
   );
 
+program
+  .command('export')
+  .description('write every thread record (of one user, or all) as NDJSON, a JSON array or CSV')
+  .option('--format <format>', 'ndjson | json | csv (default: from the --out extension, else ndjson)')
+  .option('--user <id>', "only this user's threads")
+  .option('--out <file>', 'write to a file (default: stdout)')
+  .action(async (options: { format?: string; user?: string; out?: string }) =>
+    (await import('./export.ts')).exportThreads(options),
+  );
+
+program
+  .command('import')
+  .description(
+    'import thread records (NDJSON, JSON array or CSV; snake_case or camelCase fields); - reads stdin',
+  )
+  .argument('<file>', 'the file to import')
+  .option('--format <format>', 'ndjson | json | csv (default: from the extension, else ndjson)')
+  .option('--dry-run', 'validate and write in transactions that are rolled back: report, change nothing')
+  .option('--user <id>', 'user of records that name none (default: LOCAL_USER_ID)')
+  .action(async (file: string, options: { format?: string; dryRun?: boolean; user?: string }) =>
+    (await import('./import.ts')).importThreads(file, options),
+  );
+
+program
+  .command('backup')
+  .description(
+    'a consistent copy of leads, threads and their history (NDJSON); safe while serving on PostgreSQL',
+  )
+  .option('--out <file>', 'write to a file (default: stdout)')
+  .action(async (options: { out?: string }) => (await import('./backup.ts')).backup(options));
+
+program
+  .command('restore')
+  .description('restore a backup into an empty database (one transaction)')
+  .argument('<file>', 'the backup file; - reads stdin')
+  .action(async (file: string) => (await import('./restore.ts')).restore(file));
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {

@@ -28,6 +28,8 @@ export const THREAD_EVENT_TYPES = [
   'deleted',
   'purged',
   'journal_conflict',
+  // Written as given by `thread-tracker import` (the thread came from a file).
+  'imported',
   // Recorded by mail sync, once per message.
   'reply_detected',
   'auto_reply_received',

@@ -4,11 +4,9 @@
  * (status, up, down, on PGlite and PostgreSQL) and token (verified with jose, accepted by a running server).
  * Each spawn costs a few seconds, so the independent stories run concurrently and each asks for few processes.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { jwtVerify } from 'jose';
 import { sql } from 'kysely';
 import { afterAll, describe, type ExpectStatic, it } from 'vitest';
@@ -17,77 +15,17 @@ import { migrations } from '../../src/store/migrations/index.ts';
 import { freePort } from '../harness/free-port.ts';
 import { createPostgresDatabase } from '../harness/postgres.ts';
 import { describeWithService, sharedPostgresUrl } from '../harness/require-services.ts';
-import { type ServerProcess, startApiServer } from '../support/server-process.ts';
+import { cliRunner } from '../support/cli-process.ts';
+import type { ServerProcess } from '../support/server-process.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const BIN = resolve(ROOT, 'bin/thread-tracker.js');
 const LOCK_FILE = 'thread-tracker.lock';
 const SECRET = 'cli-test-secret-that-is-long-enough-for-hs256-000';
 const LATEST = migrations.length;
 const STORY_TIMEOUT = 180_000;
 
-/** Settings of the environment running the tests must not leak into the processes under test. */
-const OWN_SETTINGS =
-  /^(DATABASE_URL|REDIS_URL|DATA_DIR|HOST|PORT|AUTH_MODE|LOCAL_USER_ID|LOG_LEVEL|LOG_FORMAT|MIGRATE_ON_START)$|^(JWT|SUPABASE|DB|CACHE|THREAD)_/;
-const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !OWN_SETTINGS.test(k)));
-
-const children = new Set<ChildProcess>();
-const servers = new Set<ServerProcess>();
-const tempDirs: string[] = [];
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tt-cli-'));
-  tempDirs.push(dir);
-  return dir;
-}
-
-afterAll(async () => {
-  await Promise.all([...servers].map((s) => s.stop()));
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await once(child, 'exit');
-    }
-  }
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  pid: number;
-}
-
-/** Runs one command to completion (killed after a minute, which fails the test that waited for it). */
-async function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    cwd: ROOT,
-    env: { ...baseEnv, LOG_FORMAT: 'json', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  const [code] = (await once(child, 'close')) as [number | null];
-  clearTimeout(timer);
-  children.delete(child);
-  return { code, stdout, stderr, pid: child.pid ?? 0 };
-}
-
-/** `serve` until healthy (server-process.ts), with the test's own data directory and settings. */
-async function serve(env: Record<string, string>): Promise<ServerProcess> {
-  const server = await startApiServer({ ...baseEnv, LOG_LEVEL: 'info', LOG_FORMAT: 'json', ...env });
-  servers.add(server);
-  return server;
-}
+const runner = cliRunner();
+const { cli, serve, tempDir } = runner;
+afterAll(() => runner.cleanup());
 
 /** Sends a signal and waits for the exit; a process still running after `withinMs` fails the test. */
 async function stopWith(
@@ -102,7 +40,7 @@ async function stopWith(
   const timer = setTimeout(() => child.kill('SIGKILL'), withinMs);
   const [code, bySignal] = await exited;
   clearTimeout(timer);
-  servers.delete(server);
+  runner.forget(server);
   return { code, signal: bySignal, ms: Date.now() - started };
 }
 

@@ -111,6 +111,7 @@ const EVENT_LABELS: Record<LiveEventType, string> = {
   deleted: 'Deleted',
   purged: 'Purged',
   journal_conflict: 'A change made during an outage no longer applied',
+  imported: 'Imported from a file',
   reply_detected: 'Reply received',
   auto_reply_received: 'Automatic reply received (not counted as a reply)',
   bounce_received: 'Delivery failed (bounce)',
