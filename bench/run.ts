@@ -20,10 +20,11 @@ import { type ServerProcess, startApiServer, startBareServer } from '../test/sup
 import { type LoadResult, medianOf, runLoad } from './lib/load.ts';
 import { hitRate, scrapeCache, scrapeRoute, serverQuantiles } from './lib/scrape.ts';
 import { zipf } from './lib/zipf.ts';
+import { scaleSuite } from './scale.ts';
 
 const { values: args } = parseArgs({
   options: {
-    suite: { type: 'string', default: 'foundation,cache' },
+    suite: { type: 'string', default: 'foundation,cache,scale' },
     duration: { type: 'string', default: '10' },
     rounds: { type: 'string', default: '3' },
     threads: { type: 'string', default: '10000' },
@@ -216,9 +217,12 @@ async function main() {
       all.push(...rows);
     }
 
-    if (suites.has('cache')) {
+    if (suites.has('cache') || suites.has('scale')) {
       redis = await startRedis();
       started.push(redis);
+    }
+
+    if (suites.has('cache') && redis) {
       const redisOnly = await startApiServer({
         DATABASE_URL: databaseUrl,
         REDIS_URL: redis.url,
@@ -311,6 +315,27 @@ async function main() {
         `\nThroughput with Redis down relative to memory-only: ${JSON.stringify(extra.redisDownVsMemoryOnly)}`,
       );
       all.push(...rows);
+    }
+
+    if (suites.has('scale') && redis) {
+      console.log('\nscale suite: seeding 150,000 threads (100 users x 1,000 + one user with 50,000)');
+      const scale = await scaleSuite({ postgres, redis, durationSeconds: duration, rounds, connections });
+      // The ceiling of this run, measured again right after the suite.
+      const ceiling = await measure('scale', bareScenario);
+      printTable('Scale (PostgreSQL durable, Redis, JWT with a token per user, 150,000 threads)', [
+        ceiling,
+        ...(scale.rows as Row[]),
+      ]);
+      const mixOne =
+        scale.rows.find((r) => r.scenario.startsWith('90/10 read/write mix'))?.requestsPerSecond ?? 0;
+      const mixTwo =
+        scale.rows.find((r) => r.scenario.startsWith('90/10 mix on two'))?.requestsPerSecond ?? 0;
+      extra.twoInstancesVsOne = mixOne ? Math.round((mixTwo / mixOne) * 100) / 100 : null;
+      extra.scaleRssMb = scale.rssMb;
+      console.log(
+        `\nTwo instances vs one (90/10 mix): ${extra.twoInstancesVsOne}; RSS: ${JSON.stringify(scale.rssMb)}`,
+      );
+      all.push(...(scale.rows as Row[]));
     }
 
     extra.rssMb = { memoryOnlyServer: await memory.rssMb() };

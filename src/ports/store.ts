@@ -37,6 +37,11 @@ export interface ThreadRepository {
   get(userId: string, threadId: string): Promise<Thread | undefined>;
   /** One page, in the query's order; `hasMore` says whether a row follows the last one returned. */
   list(userId: string, query: ListThreadsQuery): Promise<{ items: Thread[]; hasMore: boolean }>;
+  /** The same page as JSON text built by the database, and the position of its last item (for the cursor). */
+  listJson(
+    userId: string,
+    query: ListThreadsQuery,
+  ): Promise<{ itemsJson: string; hasMore: boolean; last: { value: string | null; id: string } | null }>;
   /** Inserts; `undefined` when (user_id, thread_id) already exists. */
   insert(userId: string, thread: NewThread, meta?: WriteMeta): Promise<ThreadChange | undefined>;
   /** Inserts or replaces the given fields of each thread (the sync and import path), in one transaction. */

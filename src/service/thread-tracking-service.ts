@@ -205,9 +205,9 @@ export class ThreadTrackingService {
       }
     }
     const { cursor: _cursor, ...filters } = query;
-    let listed: { items: Thread[]; hasMore: boolean };
+    let listed: Awaited<ReturnType<Store['threads']['listJson']>>;
     try {
-      listed = await this.#store.threads.list(userId, { ...filters, ...(after ? { after } : {}) });
+      listed = await this.#store.threads.listJson(userId, { ...filters, ...(after ? { after } : {}) });
     } catch (error) {
       if (!isDatabaseUnavailable(error) || !key) throw error;
       const stale = await this.#cacheRead(() =>
@@ -218,18 +218,14 @@ export class ThreadTrackingService {
       result.staleAgeMs = 0;
       return result;
     }
-    const { items, hasMore } = listed;
-    const last = items.at(-1);
     const nextCursor =
-      hasMore && last
-        ? encodeCursor({
-            sort: query.sort,
-            order: query.order,
-            value: query.sort === 'createdAt' ? last.createdAt : last.lastActivity,
-            id: last.id,
-          })
+      listed.hasMore && listed.last
+        ? encodeCursor({ sort: query.sort, order: query.order, value: listed.last.value, id: listed.last.id })
         : null;
-    const result = JsonResult.of<ThreadPage>({ items, nextCursor });
+    // The page JSON comes from the database as text: forwarded, never parsed here unless someone reads it.
+    const result = new JsonResult<ThreadPage>(
+      `{"items":${listed.itemsJson},"nextCursor":${JSON.stringify(nextCursor)}}`,
+    );
     if (key) await this.#cacheWrite(() => this.#cache.set(key, result.json, this.#config.cacheTtlSeconds));
     return result;
   }

@@ -32,7 +32,7 @@ export interface ReplicaRouterOptions {
 
 /** Repository methods that only read (their first argument is the user id, except `recent`). */
 const READS: Record<keyof StoreScope, ReadonlySet<string>> = {
-  threads: new Set(['get', 'list', 'listEvents', 'lastEventId', 'aggregate', 'recent']),
+  threads: new Set(['get', 'list', 'listJson', 'listEvents', 'lastEventId', 'aggregate', 'recent']),
   leads: new Set(['get', 'list', 'findByEmails']),
   idempotency: new Set(),
 };

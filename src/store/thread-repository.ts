@@ -64,6 +64,59 @@ function eventData(data: Record<string, unknown>, includeFields: readonly string
 
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
 
+interface KeysetRegion {
+  nulls: boolean;
+  predicate: RawBuilder<SqlBool> | null;
+}
+
+/**
+ * The regions of a keyset page, in output order: DESC reads non-NULL values (high to low), then NULLs; ASC reads
+ * NULLs, then values. Each region is one index range scan; the cursor says where to start.
+ */
+function keysetRegions(query: ListThreadsQuery): KeysetRegion[] {
+  const column = query.sort === 'createdAt' ? 'created_at' : 'last_activity';
+  const desc = query.order === 'desc';
+  const after = query.after;
+  const idCmp = desc ? sql.raw('<') : sql.raw('>');
+  const ref = sql.ref(`thread_tracking.${column}`);
+  if (!after)
+    return [
+      { nulls: !desc, predicate: null },
+      { nulls: desc, predicate: null },
+    ];
+  if (after.value === null) {
+    const regions: KeysetRegion[] = [
+      { nulls: true, predicate: sql<SqlBool>`thread_tracking.id ${idCmp} ${after.id}::uuid` },
+    ];
+    if (!desc) regions.push({ nulls: false, predicate: null });
+    return regions;
+  }
+  const regions: KeysetRegion[] = [
+    {
+      nulls: false,
+      predicate: sql<SqlBool>`(${ref}, thread_tracking.id) ${idCmp} (${after.value}::timestamptz, ${after.id}::uuid)`,
+    },
+  ];
+  if (desc) regions.push({ nulls: true, predicate: null });
+  return regions;
+}
+
+/** A timestamp as the product writes it: ISO 8601 in UTC with all six fractional digits (see row-mapper.ts). */
+const isoText = (column: RawBuilder<unknown> | ReturnType<typeof sql.ref>) =>
+  sql<string>`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+/** One thread as JSON, field for field what rowToThread + JSON.stringify produce. */
+const THREAD_JSON = sql`json_build_object(
+  'id', id, 'userId', user_id, 'threadId', thread_id, 'leadId', lead_id, 'tracked', tracked, 'hidden', hidden,
+  'systemGenerated', system_generated, 'emailType', email_type, 'status', coalesce(status, 'active'),
+  'subject', subject, 'participants', coalesce(to_json(participants), '[]'::json),
+  'messageCount', coalesce(message_count, 0), 'lastActivity', ${isoText(sql.ref('last_activity'))},
+  'aiGenerated', coalesce(ai_generated, false), 'followupScheduled', coalesce(followup_scheduled, false),
+  'followupScheduledAt', ${isoText(sql.ref('followup_scheduled_at'))}, 'followupCount', coalesce(followup_count, 0),
+  'openRate', open_rate::float8, 'replyRate', reply_rate::float8, 'responseTimeHours', response_time_hours,
+  'createdAt', coalesce(${isoText(sql.ref('created_at'))}, ''), 'updatedAt', coalesce(${isoText(sql.ref('updated_at'))}, ''),
+  'hiddenAt', ${isoText(sql.ref('hidden_at'))}, 'archivedAt', ${isoText(sql.ref('archived_at'))})`;
+
 export class KyselyThreadRepository implements ThreadRepository {
   readonly #db: Db;
 
@@ -82,56 +135,80 @@ export class KyselyThreadRepository implements ThreadRepository {
   }
 
   async list(userId: string, query: ListThreadsQuery) {
-    const column = query.sort === 'createdAt' ? 'created_at' : 'last_activity';
-    const desc = query.order === 'desc';
-    const after = query.after;
-    // Regions in output order. DESC: non-NULL values (high → low), then NULLs; ASC: NULLs, then values.
-    const regions: { nulls: boolean; predicate: ReturnType<typeof sql<SqlBool>> | null }[] = [];
-    const idCmp = desc ? sql.raw('<') : sql.raw('>');
-    const ref = sql.ref(`thread_tracking.${column}`);
-    if (!after) {
-      regions.push({ nulls: !desc, predicate: null }, { nulls: desc, predicate: null });
-    } else if (after.value === null) {
-      regions.push({ nulls: true, predicate: sql<SqlBool>`thread_tracking.id ${idCmp} ${after.id}::uuid` });
-      if (!desc) regions.push({ nulls: false, predicate: null });
-    } else {
-      regions.push({
-        nulls: false,
-        predicate: sql<SqlBool>`(${ref}, thread_tracking.id) ${idCmp} (${after.value}::timestamptz, ${after.id}::uuid)`,
-      });
-      if (desc) regions.push({ nulls: true, predicate: null });
-    }
-
     const rows: ThreadRow[] = [];
-    for (const region of regions) {
+    for (const region of keysetRegions(query)) {
       const need = query.limit + 1 - rows.length;
       if (need <= 0) break;
-      let qb = this.#db.selectFrom('thread_tracking').selectAll().where('user_id', '=', userId);
-      qb = region.nulls ? qb.where(column, 'is', null) : qb.where(column, 'is not', null);
-      if (region.predicate) qb = qb.where(region.predicate);
-      if (query.status !== undefined) qb = qb.where('status', '=', query.status);
-      else qb = qb.where(sql<SqlBool>`status is distinct from 'deleted'`);
-      if (query.hidden !== undefined) qb = qb.where('hidden', '=', query.hidden);
-      if (query.systemGenerated !== undefined) qb = qb.where('system_generated', '=', query.systemGenerated);
-      if (query.tracked !== undefined) qb = qb.where('tracked', '=', query.tracked);
-      if (query.emailType !== undefined) qb = qb.where('email_type', '=', query.emailType);
-      if (query.leadId !== undefined) qb = qb.where('lead_id', '=', query.leadId);
-      if (query.lastActivityFrom !== undefined) qb = qb.where('last_activity', '>=', query.lastActivityFrom);
-      if (query.lastActivityTo !== undefined) qb = qb.where('last_activity', '<', query.lastActivityTo);
-      if (query.q !== undefined) {
-        const pattern = `%${escapeLike(query.q)}%`;
-        qb = qb.where(
-          sql<SqlBool>`(subject ilike ${pattern} or array_to_string(participants, ' ') ilike ${pattern})`,
-        );
-      }
-      const page = await qb
-        .orderBy(column, (ob) => (desc ? ob.desc().nullsLast() : ob.asc().nullsFirst()))
-        .orderBy('id', desc ? 'desc' : 'asc')
-        .limit(need)
-        .execute();
-      rows.push(...page);
+      rows.push(...(await this.#regionQuery(userId, query, region).selectAll().limit(need).execute()));
     }
     return { items: rows.slice(0, query.limit).map(rowToThread), hasMore: rows.length > query.limit };
+  }
+
+  /**
+   * The same page as `list`, as JSON text built by the database (the same fields and order as JSON.stringify of
+   * the mapped threads): Node then forwards one value instead of parsing, mapping and serializing 50 rows, which is
+   * most of the cost of a page. Also returns what the next cursor needs.
+   */
+  async listJson(userId: string, query: ListThreadsQuery) {
+    const column = query.sort === 'createdAt' ? 'created_at' : 'last_activity';
+    const order = sql.raw(
+      query.order === 'desc' ? `${column} desc nulls last, id desc` : `${column} asc nulls first, id asc`,
+    );
+    const parts: string[] = [];
+    let fetched = 0;
+    let last: { value: string | null; id: string } | null = null;
+    for (const region of keysetRegions(query)) {
+      const need = query.limit + 1 - fetched;
+      if (need <= 0) break;
+      const keep = Math.min(need, query.limit - fetched);
+      const page = this.#regionQuery(userId, query, region).selectAll().limit(need);
+      const result = await sql<{
+        items: string;
+        fetched: number;
+        has_last: boolean;
+        last_value: string | null;
+        last_id: string | null;
+      }>`
+        with page as (select p.*, row_number() over (order by ${order}) as rn from (${page}) p)
+        select coalesce(json_agg(${THREAD_JSON} order by rn) filter (where rn <= ${keep}), '[]')::text as items,
+               count(*)::int as fetched,
+               coalesce(bool_or(rn = ${keep}), false) as has_last,
+               max(case when rn = ${keep} then ${isoText(sql.ref(column))} end) as last_value,
+               max(case when rn = ${keep} then id::text end) as last_id
+        from page`.execute(this.#db);
+      const row = result.rows[0]!;
+      if (row.items !== '[]') parts.push(row.items.slice(1, -1));
+      if (row.has_last) last = { value: row.last_value, id: row.last_id! };
+      fetched += Number(row.fetched);
+    }
+    return { itemsJson: `[${parts.join(',')}]`, hasMore: fetched > query.limit, last };
+  }
+
+  /** The filtered, ordered selection of one keyset region (see keysetRegions). */
+  #regionQuery(userId: string, query: ListThreadsQuery, region: KeysetRegion) {
+    const column = query.sort === 'createdAt' ? 'created_at' : 'last_activity';
+    const desc = query.order === 'desc';
+    let qb = this.#db.selectFrom('thread_tracking').where('user_id', '=', userId);
+    qb = region.nulls ? qb.where(column, 'is', null) : qb.where(column, 'is not', null);
+    if (region.predicate) qb = qb.where(region.predicate);
+    if (query.status !== undefined) qb = qb.where('status', '=', query.status);
+    else qb = qb.where(sql<SqlBool>`status is distinct from 'deleted'`);
+    if (query.hidden !== undefined) qb = qb.where('hidden', '=', query.hidden);
+    if (query.systemGenerated !== undefined) qb = qb.where('system_generated', '=', query.systemGenerated);
+    if (query.tracked !== undefined) qb = qb.where('tracked', '=', query.tracked);
+    if (query.emailType !== undefined) qb = qb.where('email_type', '=', query.emailType);
+    if (query.leadId !== undefined) qb = qb.where('lead_id', '=', query.leadId);
+    if (query.lastActivityFrom !== undefined) qb = qb.where('last_activity', '>=', query.lastActivityFrom);
+    if (query.lastActivityTo !== undefined) qb = qb.where('last_activity', '<', query.lastActivityTo);
+    if (query.q !== undefined) {
+      const pattern = `%${escapeLike(query.q)}%`;
+      qb = qb.where(
+        sql<SqlBool>`(subject ilike ${pattern} or array_to_string(participants, ' ') ilike ${pattern})`,
+      );
+    }
+    return qb
+      .orderBy(column, (ob) => (desc ? ob.desc().nullsLast() : ob.asc().nullsFirst()))
+      .orderBy('id', desc ? 'desc' : 'asc');
   }
 
   /**

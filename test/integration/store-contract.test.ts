@@ -201,6 +201,46 @@ describe.each(engines)('thread store on %s', (engine) => {
     }
   });
 
+  it('builds the same page as JSON in the database, field for field, with the same cursor position', async () => {
+    const lead = await store.leads.insert('u1', { name: 'L' });
+    await insert('j1', {
+      subject: 'Ünïcode "quotes" \\ back\\slash\ttab \u2028 👋 مرحبا',
+      participants: ['a@x.io', 'b@y.io'],
+      emailType: 'application',
+      leadId: lead.id,
+      openRate: 12.5,
+      replyRate: 33.33,
+      responseTimeHours: 7,
+      followupScheduledAt: '2030-01-01T00:00:00.123456Z',
+      hidden: true,
+      status: 'archived',
+    });
+    await insert('j2', { lastActivity: null, subject: null, participants: [] });
+    for (let i = 0; i < 12; i++)
+      await insert(`j${i + 3}`, { lastActivity: i % 3 ? '2026-02-01T10:00:00Z' : null });
+    for (const sort of ['lastActivity', 'createdAt'] as const) {
+      for (const order of ['desc', 'asc'] as const) {
+        let after: ListThreadsQuery['after'];
+        for (let page = 0; page < 10; page++) {
+          const q = query({ sort, order, limit: 4, ...(after ? { after } : {}) });
+          const objects = await store.threads.list('u1', q);
+          const json = await store.threads.listJson('u1', q);
+          expect(JSON.parse(json.itemsJson), `${sort} ${order} page ${page}`).toEqual(
+            JSON.parse(JSON.stringify(objects.items)),
+          );
+          expect(json.hasMore).toBe(objects.hasMore);
+          if (!objects.hasMore) break;
+          const last = objects.items.at(-1)!;
+          const value = sort === 'lastActivity' ? last.lastActivity : last.createdAt;
+          expect(json.last).toEqual({ value, id: last.id });
+          after = { sort, order, value, id: last.id };
+        }
+      }
+    }
+    const empty = await store.threads.listJson('nobody', query());
+    expect(empty).toEqual({ itemsJson: '[]', hasMore: false, last: null });
+  });
+
   it('filters by every field, searches subject and participants with LIKE wildcards taken literally', async () => {
     const lead = await store.leads.insert('u1', { name: 'Ada', email: 'ada@acme.io', company: 'Acme' });
     await insert('a', {
