@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { emailTypeRulesSchema } from './domain/detection.ts';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -89,6 +90,49 @@ const baseSchema = z.object({
   TRUST_PROXY: bool.default(false),
   WEB_DIST_DIR: z.string().default('web/dist'),
   SHUTDOWN_TIMEOUT_MS: int(0, 120_000).default(10_000),
+
+  // Mail accounts and sync (README: Mail accounts and sync).
+  MAIL_SYNC_INTERVAL_S: int(0, 86_400).default(60),
+  MAIL_SYNC_INITIAL_DAYS: int(1, 3650).default(90),
+  MAIL_SYNC_PAGE_SIZE: int(1, 500).default(100),
+  MAIL_SYNC_CONCURRENCY: int(1, 50).default(8),
+  MAIL_SYNC_MAX_PARALLEL: int(1, 100).default(2),
+  MAIL_SYNC_MAX_INLINE_WAIT_S: int(0, 600).default(30),
+  MAIL_EMAIL_TYPE_RULES: optionalString.pipe(
+    z
+      .string()
+      .transform((text, ctx) => {
+        try {
+          return JSON.parse(text) as unknown;
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'must be a JSON array of rules' });
+          return z.NEVER;
+        }
+      })
+      .pipe(emailTypeRulesSchema)
+      .optional(),
+  ),
+  TOKEN_ENCRYPTION_KEY: optionalString.pipe(
+    z
+      .string()
+      .refine(
+        (v) =>
+          /^[0-9a-fA-F]{64}$/.test(v) ||
+          (/^[A-Za-z0-9+/_-]{42,44}={0,2}$/.test(v) && Buffer.from(v, 'base64').length === 32),
+        'must be 32 bytes as base64 or 64 hex digits (openssl rand -base64 32)',
+      )
+      .optional(),
+  ),
+  GOOGLE_CLIENT_ID: optionalString,
+  GOOGLE_CLIENT_SECRET: optionalString,
+  GOOGLE_REDIRECT_URI: optionalString.pipe(z.url().optional()),
+  GOOGLE_AUTH_URL: z.url().default('https://accounts.google.com/o/oauth2/v2/auth'),
+  GOOGLE_TOKEN_URL: z.url().default('https://oauth2.googleapis.com/token'),
+  GMAIL_API_URL: z.url().default('https://gmail.googleapis.com/'),
+  GMAIL_PUSH_TOPIC: optionalString,
+  GMAIL_PUSH_AUDIENCE: optionalString,
+  GMAIL_PUSH_SERVICE_ACCOUNT: optionalString,
+  GOOGLE_JWKS_URL: z.url().default('https://www.googleapis.com/oauth2/v3/certs'),
 });
 
 // `when` runs the cross-field checks even when a field failed, so one message lists every problem.
@@ -122,6 +166,20 @@ const schema = baseSchema.superRefine(
         code: 'custom',
         path: ['EVENT_RETENTION_DAYS'],
         message: `must keep events at least as long as JOURNAL_MAX_AGE_S (${env.JOURNAL_MAX_AGE_S} s)`,
+      });
+    }
+    if (Boolean(env.GOOGLE_CLIENT_ID) !== Boolean(env.GOOGLE_CLIENT_SECRET)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.GOOGLE_CLIENT_ID ? 'GOOGLE_CLIENT_SECRET' : 'GOOGLE_CLIENT_ID'],
+        message: 'Gmail needs both GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET',
+      });
+    }
+    if (env.GMAIL_PUSH_TOPIC && !env.GMAIL_PUSH_AUDIENCE) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['GMAIL_PUSH_AUDIENCE'],
+        message: 'Gmail push needs the audience its push tokens are signed for',
       });
     }
     if (authMode === 'local' && !isLoopback(env.HOST)) {
