@@ -48,6 +48,11 @@ export interface AppDeps {
   webDistDir?: string;
   /** More route plugins under /api/v1 (later capabilities register here). */
   apiPlugins?: ((app: FastifyInstance) => Promise<void>)[];
+  /**
+   * Route plugins under /api/v1 that take no sign-in (an OAuth callback a browser lands on, a signed webhook): each
+   * authenticates its own requests.
+   */
+  publicApiPlugins?: ((app: FastifyInstance) => Promise<void>)[];
   version?: string;
   /** Committed thread events, for the live WebSocket feed; omitted = no live feed (catch-up only). */
   events?: EventBus;
@@ -178,6 +183,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(leadRoutes, { leads: deps.leads, service: deps.service });
       await api.register(accountRoutes, { service: deps.service, authMode: deps.authenticator.mode });
       for (const plugin of deps.apiPlugins ?? []) await api.register(plugin);
+    },
+    { prefix: '/api/v1' },
+  );
+  await app.register(
+    async (api) => {
+      for (const plugin of deps.publicApiPlugins ?? []) await api.register(plugin);
     },
     { prefix: '/api/v1' },
   );
