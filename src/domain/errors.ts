@@ -39,6 +39,12 @@ export const ERROR_STATUS = {
   MAIL_NOT_FOUND: 404,
   MAIL_TEMPORARY: 503,
   MAIL_PERMANENT: 502,
+  // Follow-up drafting. The DRAFTER_* codes come from the language model client's error parser
+  // (src/ai/parse-openai-error.ts); DRAFT_REJECTED: no drafter produced a text that passes the draft checks.
+  DRAFTER_RATE_LIMITED: 429,
+  DRAFTER_UNAVAILABLE: 503,
+  DRAFTER_FAILED: 502,
+  DRAFT_REJECTED: 422,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
