@@ -34,6 +34,12 @@ export const THREAD_EVENT_TYPES = [
   'reply_detected',
   'auto_reply_received',
   'bounce_received',
+  // Recorded by the follow-up engine (README: Follow-ups).
+  'followup_sent',
+  'followup_drafted',
+  'followup_skipped',
+  'followup_failed',
+  'followup_opened',
 ] as const;
 export type ThreadEventType = (typeof THREAD_EVENT_TYPES)[number];
 

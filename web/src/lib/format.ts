@@ -116,6 +116,10 @@ const EVENT_LABELS: Record<LiveEventType, string> = {
   auto_reply_received: 'Automatic reply received (not counted as a reply)',
   bounce_received: 'Delivery failed (bounce)',
   followup_sent: 'Follow-up sent',
+  followup_drafted: 'Follow-up drafted in your mailbox',
+  followup_skipped: 'Follow-up not sent',
+  followup_failed: 'Follow-up could not be sent',
+  followup_opened: 'Follow-up opened',
 };
 
 export function eventLabel(type: string): string {
