@@ -3,4 +3,8 @@
 import { register } from 'tsx/esm/api';
 
 register();
+const { installProcessGuards } = await import('../src/cli/process-guards.ts');
+installProcessGuards((message, error) =>
+  process.stderr.write(`${JSON.stringify({ level: 'warn', msg: message, code: error?.code })}\n`),
+);
 await import('../src/cli/main.ts');

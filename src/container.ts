@@ -7,11 +7,15 @@ import { join } from 'node:path';
 import type { Logger as PinoLogger } from 'pino';
 import { type Authenticator, JwtAuthenticator, LocalAuthenticator } from './api/auth/authenticator.ts';
 import { type AppDeps, buildApp } from './api/build-app.ts';
+import { mailAccountPublicRoutes, mailAccountRoutes } from './api/routes/accounts.ts';
 import { createCache } from './cache/create-cache.ts';
 import { TieredCache } from './cache/tiered-cache.ts';
 import type { Config } from './config.ts';
 import { LocalEventBus } from './events/local-event-bus.ts';
 import { createLogger } from './logger.ts';
+import { GmailPushVerifier } from './mail/gmail/gmail-push.ts';
+import { DefaultMailConnector } from './mail/mail-connector.ts';
+import { AesGcmSecretBox, loadOrCreateKey } from './mail/secret-box.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
 import { createJobMetrics, registerOperationsMetrics } from './metrics/ops-metrics.ts';
 import { createQueryObserver } from './metrics/query-metrics.ts';
@@ -26,6 +30,9 @@ import { backgroundCheck } from './service/job-loops.ts';
 import { currentJobLogger, Jobs } from './service/job-runs.ts';
 import { LeadService } from './service/lead-service.ts';
 import { OutageQueue, type QueuedWrite } from './service/outage-queue.ts';
+import { SyncAccountService } from './service/sync-account-service.ts';
+import { SyncEngine } from './service/sync-engine.ts';
+import { SyncRunner } from './service/sync-runner.ts';
 import { isDatabaseUnavailable, ThreadTrackingService } from './service/thread-tracking-service.ts';
 import { KyselyBackupStore } from './store/backup-import-export.ts';
 import { lockDataDir } from './store/data-dir-lock.ts';
@@ -33,6 +40,7 @@ import { type DatabaseHandle, type DatabaseOptions, openDatabase } from './store
 import type { QueryObserver } from './store/drivers/query-observer.ts';
 import { OutageJournal } from './store/journal/outage-journal.ts';
 import { KyselyStore } from './store/kysely-store.ts';
+import { KyselyMailAccountRepository, KyselyMailMirrorRepository } from './store/mail-account-repository.ts';
 import { migrations } from './store/migrations/index.ts';
 import { Migrator } from './store/migrator.ts';
 import { parsePostgresError } from './store/parse-postgres-error.ts';
@@ -56,6 +64,8 @@ export interface Container {
   metrics: Metrics | undefined;
   /** Background work reports here: run logs with run ids, heartbeats (readiness), job metrics. */
   jobs: Jobs;
+  /** Mail accounts and their sync: `serve` starts the loop, `thread-tracker sync` runs one account. */
+  mail: MailSync;
   /** Whether the database can be used now; background work pauses while it cannot. */
   databaseAvailable: () => boolean;
   queue: OutageQueue | undefined;
@@ -230,6 +240,17 @@ export async function createContainer(
         if (await cache.redisRestarted()) void warmer.warm();
       });
     }
+    const mail = createMailSync(config, {
+      db: handle.db,
+      service,
+      store,
+      events,
+      clock,
+      jobs,
+      logger,
+      databaseAvailable,
+    });
+    closers.push(() => mail.runner.stop());
     const authenticator = createAuthenticator(config);
     if (metrics) {
       registerComponentMetrics(metrics, { store, cache });
@@ -251,6 +272,7 @@ export async function createContainer(
       warmer,
       metrics,
       jobs,
+      mail,
       databaseAvailable,
       queue,
       buildHttpApp: (extra = {}) =>
@@ -269,6 +291,8 @@ export async function createContainer(
             ...(config.SUPABASE_ANON_KEY ? { supabaseAnonKey: config.SUPABASE_ANON_KEY } : {}),
           },
           ...extra,
+          apiPlugins: [mailAccountRoutes(mail.accounts), ...(extra.apiPlugins ?? [])],
+          publicApiPlugins: [mailAccountPublicRoutes(mail.accounts), ...(extra.publicApiPlugins ?? [])],
         }),
       close,
     };
@@ -396,6 +420,91 @@ export function databaseOptions(config: Readonly<Config>, onQuery?: QueryObserve
     ...(config.DB_PREPARED_STATEMENTS === undefined ? {} : { prepare: config.DB_PREPARED_STATEMENTS }),
     ...observer,
   };
+}
+
+export interface MailSync {
+  accounts: SyncAccountService;
+  runner: SyncRunner;
+}
+
+/** Mail accounts and sync: repositories, the secret box, the providers' connector, the engine and the runner. */
+function createMailSync(
+  config: Readonly<Config>,
+  deps: {
+    db: DatabaseHandle['db'];
+    service: ThreadTrackingService;
+    store: Store;
+    events: EventBus;
+    clock: Clock;
+    jobs: Jobs;
+    logger: PinoLogger;
+    databaseAvailable: () => boolean;
+  },
+): MailSync {
+  const { clock } = deps;
+  const accounts = new KyselyMailAccountRepository(deps.db);
+  const mirror = new KyselyMailMirrorRepository(deps.db);
+  const secrets = new AesGcmSecretBox(loadOrCreateKey(config.TOKEN_ENCRYPTION_KEY, config.dataDir));
+  const host = /^(0\.0\.0\.0|::)$/.test(config.HOST)
+    ? 'localhost'
+    : config.HOST.includes(':')
+      ? `[${config.HOST}]`
+      : config.HOST;
+  const connector = new DefaultMailConnector({
+    google:
+      config.GOOGLE_CLIENT_ID && config.GOOGLE_CLIENT_SECRET
+        ? {
+            clientId: config.GOOGLE_CLIENT_ID,
+            clientSecret: config.GOOGLE_CLIENT_SECRET,
+            redirectUri:
+              config.GOOGLE_REDIRECT_URI ?? `http://${host}:${config.PORT}/api/v1/accounts/gmail/callback`,
+            authUrl: config.GOOGLE_AUTH_URL,
+            tokenUrl: config.GOOGLE_TOKEN_URL,
+            apiUrl: config.GMAIL_API_URL,
+          }
+        : undefined,
+    clock,
+    pageSize: config.MAIL_SYNC_PAGE_SIZE,
+    concurrency: config.MAIL_SYNC_CONCURRENCY,
+  });
+  const engine = new SyncEngine({
+    service: deps.service,
+    store: deps.store,
+    mirror,
+    accounts,
+    events: deps.events,
+    clock,
+    settings: {
+      ...(config.MAIL_EMAIL_TYPE_RULES ? { rules: config.MAIL_EMAIL_TYPE_RULES } : {}),
+      initialDays: config.MAIL_SYNC_INITIAL_DAYS,
+      batchSize: config.THREAD_BATCH_SIZE,
+    },
+  });
+  const runner = new SyncRunner({
+    accounts,
+    engine,
+    connector,
+    secrets,
+    jobs: deps.jobs,
+    clock,
+    logger: deps.logger,
+    databaseAvailable: deps.databaseAvailable,
+    settings: {
+      intervalMs: config.MAIL_SYNC_INTERVAL_S * 1000,
+      maxParallel: config.MAIL_SYNC_MAX_PARALLEL,
+      leaseMs: 120_000,
+      maxInlineWaitMs: config.MAIL_SYNC_MAX_INLINE_WAIT_S * 1000,
+      pushTopic: config.GMAIL_PUSH_TOPIC,
+    },
+  });
+  const push = config.GMAIL_PUSH_AUDIENCE
+    ? new GmailPushVerifier({
+        jwksUrl: config.GOOGLE_JWKS_URL,
+        audience: config.GMAIL_PUSH_AUDIENCE,
+        serviceAccount: config.GMAIL_PUSH_SERVICE_ACCOUNT,
+      })
+    : undefined;
+  return { accounts: new SyncAccountService({ accounts, connector, secrets, runner, clock, push }), runner };
 }
 
 export function createAuthenticator(config: Readonly<Config>): Authenticator {

@@ -36,6 +36,8 @@ export async function serve(config: Readonly<Config> = loadConfig()): Promise<vo
     );
     // After listening: warming runs in the background and never delays readiness.
     void container.warmer.warm();
+    // Mail sync in the background: every MAIL_SYNC_INTERVAL_S, paused while the database is unavailable.
+    container.mail.runner.start();
   } catch (error) {
     await app.close();
     await container.close();

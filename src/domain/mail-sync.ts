@@ -130,3 +130,37 @@ export function describeCursor(cursor: SyncCursor | null): Record<string, unknow
     ),
   };
 }
+
+const hostName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(253)
+  .regex(/^[A-Za-z0-9.-]+$|^\[[0-9A-Fa-f:.]+\]$/, 'must be a host name or an IP address');
+const port = z.number().int().min(1).max(65_535);
+
+/** An IMAP/SMTP account as the API and the command line take it. The password is never returned. */
+export const imapAccountSchema = z.strictObject({
+  email: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .max(320)
+    .regex(/^[^\s@]+@[^\s@]+$/, 'must be an email address'),
+  imapHost: hostName,
+  imapPort: port,
+  imapSecure: z.boolean(),
+  smtpHost: hostName,
+  smtpPort: port,
+  smtpSecure: z.boolean(),
+  username: z.string().min(1).max(320),
+  password: z.string().min(1).max(1024),
+  /** Append sent messages to the Sent folder (default: yes, except for servers that file them, like Gmail). */
+  appendToSent: z.boolean().optional(),
+});
+export type ImapAccountInput = z.infer<typeof imapAccountSchema>;
+
+/** Whether the server files messages sent over SMTP in Sent by itself (appending would make a second copy). */
+export function filesSentMail(smtpHost: string): boolean {
+  return /(^|\.)(gmail|googlemail)\.com$|(^|\.)office365\.com$|(^|\.)outlook\.com$/i.test(smtpHost);
+}
