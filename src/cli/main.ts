@@ -85,7 +85,10 @@ program
   .option('--smtp-port <port>', 'add-imap: SMTP port', '465')
   .option('--no-smtp-tls', 'add-imap: SMTP without implicit TLS (STARTTLS when offered)')
   .option('--username <name>', 'add-imap: login (default: the address)')
-  .option('--password-file <path>', 'add-imap: read the password from this file (default: IMAP_PASSWORD, or stdin)')
+  .option(
+    '--password-file <path>',
+    'add-imap: read the password from this file (default: IMAP_PASSWORD, or stdin)',
+  )
   .option('--no-append-to-sent', 'add-imap: the server files sent mail in Sent itself')
   .option('--json', 'list: JSON output')
   .action(async (action: string, id: string | undefined, options: Record<string, unknown>) =>
