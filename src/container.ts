@@ -25,6 +25,7 @@ import type { EventBus } from './ports/event-bus.ts';
 import type { Store } from './ports/store.ts';
 import type { BackupStore, ThreadExportStore, ThreadImportStore } from './ports/thread-archive.ts';
 import { CacheWarmer } from './service/cache-warmer.ts';
+import { CleanupService } from './service/cleanup-service.ts';
 import { cacheCheck, databaseCheck, HealthService } from './service/health-service.ts';
 import { backgroundCheck } from './service/job-loops.ts';
 import { currentJobLogger, Jobs } from './service/job-runs.ts';
@@ -36,6 +37,7 @@ import { SyncRunner } from './service/sync-runner.ts';
 import { isDatabaseUnavailable, ThreadTrackingService } from './service/thread-tracking-service.ts';
 import { KyselyBackupStore } from './store/backup-import-export.ts';
 import { lockDataDir } from './store/data-dir-lock.ts';
+import { KyselyMaintenanceStore } from './store/maintenance-repository.ts';
 import { type DatabaseHandle, type DatabaseOptions, openDatabase } from './store/database.ts';
 import type { QueryObserver } from './store/drivers/query-observer.ts';
 import { OutageJournal } from './store/journal/outage-journal.ts';
@@ -66,6 +68,8 @@ export interface Container {
   jobs: Jobs;
   /** Mail accounts and their sync: `serve` starts the loop, `thread-tracker sync` runs one account. */
   mail: MailSync;
+  /** The automated cleanup: `serve` schedules it, `thread-tracker cleanup` runs it once. */
+  cleanup: CleanupService;
   /** Whether the database can be used now; background work pauses while it cannot. */
   databaseAvailable: () => boolean;
   queue: OutageQueue | undefined;
@@ -240,6 +244,26 @@ export async function createContainer(
         if (await cache.redisRestarted()) void warmer.warm();
       });
     }
+    const cleanup = new CleanupService({
+      maintenance: new KyselyMaintenanceStore(handle.db),
+      idempotency: store.idempotency,
+      deleteThread: (userId, threadId) => service.deleteThread(userId, threadId),
+      cache,
+      events,
+      jobs,
+      clock,
+      logger,
+      settings: {
+        purgeDeletedAfterDays: config.CLEANUP_PURGE_DELETED_AFTER_DAYS,
+        eventRetentionDays: config.EVENT_RETENTION_DAYS,
+        cacheTtlSeconds: config.THREAD_CACHE_TTL,
+      },
+      // Mail sync provides MailThreadExistence here once mail accounts are wired; until then the orphan step is
+      // skipped.
+      mailThreads: undefined,
+      databaseAvailable,
+    });
+    closers.push(() => cleanup.stop());
     const mail = createMailSync(config, {
       db: handle.db,
       service,
@@ -273,6 +297,7 @@ export async function createContainer(
       metrics,
       jobs,
       mail,
+      cleanup,
       databaseAvailable,
       queue,
       buildHttpApp: (extra = {}) =>

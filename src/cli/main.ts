@@ -72,38 +72,10 @@ program
   .action(async (file: string) => (await import('./restore.ts')).restore(file));
 
 program
-  .command('accounts')
-  .description('mail accounts: add-imap, list, remove')
-  .argument('<action>', 'add-imap | list | remove')
-  .argument('[id]', 'account id (remove)')
-  .option('--user <id>', 'the user the account belongs to (default: LOCAL_USER_ID)')
-  .option('--email <address>', 'add-imap: the mailbox address')
-  .option('--imap-host <host>', 'add-imap: IMAP server')
-  .option('--imap-port <port>', 'add-imap: IMAP port', '993')
-  .option('--no-imap-tls', 'add-imap: IMAP without implicit TLS (STARTTLS when offered)')
-  .option('--smtp-host <host>', 'add-imap: SMTP server (default: the IMAP server)')
-  .option('--smtp-port <port>', 'add-imap: SMTP port', '465')
-  .option('--no-smtp-tls', 'add-imap: SMTP without implicit TLS (STARTTLS when offered)')
-  .option('--username <name>', 'add-imap: login (default: the address)')
-  .option(
-    '--password-file <path>',
-    'add-imap: read the password from this file (default: IMAP_PASSWORD, or stdin)',
-  )
-  .option('--no-append-to-sent', 'add-imap: the server files sent mail in Sent itself')
-  .option('--json', 'list: JSON output')
-  .action(async (action: string, id: string | undefined, options: Record<string, unknown>) =>
-    (await import('./accounts.ts')).accounts(action, id, options),
-  );
-
-program
-  .command('sync')
-  .description('sync mail accounts now, with a progress bar')
-  .option('--account <id>', 'only this account (default: every account of the user)')
-  .option('--user <id>', 'the user whose accounts to sync (default: LOCAL_USER_ID)')
-  .option('--all', 'every account of every user')
-  .action(async (options: { account?: string; user?: string; all?: boolean }) =>
-    (await import('./sync.ts')).sync(options),
-  );
+  .command('cleanup')
+  .description('run the automated cleanup once (purges, expired keys, old history, orphaned threads)')
+  .option('--dry-run', 'count what each step would do; change nothing')
+  .action(async (options: { dryRun?: boolean }) => (await import('./cleanup.ts')).cleanup(options));
 
 program
   .command('accounts')

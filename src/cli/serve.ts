@@ -38,6 +38,7 @@ export async function serve(config: Readonly<Config> = loadConfig()): Promise<vo
     void container.warmer.warm();
     // Mail sync in the background: every MAIL_SYNC_INTERVAL_S, paused while the database is unavailable.
     container.mail.runner.start();
+    container.cleanup.schedule(config.CLEANUP_INTERVAL_S * 1000);
   } catch (error) {
     await app.close();
     await container.close();

@@ -20,6 +20,10 @@ const LATEST = migrations.length;
 const runner = cliRunner({ prefix: 'tt-cli-data-' });
 
 type Tables = Record<string, unknown[]>;
+
+/** A connection of the test's own, to look at rows between commands. */
+const queryDatabase = (url: string) =>
+  openDatabase({ engine: 'postgres', url, poolSize: 1, queryTimeoutMs: 10_000, connectTimeoutMs: 2_000 });
 /** `tables` with only the columns `shape`'s rows have (what a schema version has). */
 function keepColumnsOf(tables: Tables, shape: Tables): Tables {
   return Object.fromEntries(
@@ -104,34 +108,44 @@ describe.concurrent('data commands on PGlite', () => {
         ]),
       );
 
-      const intoSecond = await cli(['import', csv], { DATA_DIR: second });
-      expect(intoSecond.code, intoSecond.stderr).toBe(0);
-      expect((await cli(['export'], { DATA_DIR: second })).stdout).toBe(original);
-      const aliceOnly = await cli(['export', '--user', 'alice', '--format', 'json'], { DATA_DIR: second });
-      expect(JSON.parse(aliceOnly.stdout)).toHaveLength(2);
-
       const backupFile = join(files, 'backup.ndjson');
       const backup = await cli(['backup', '--out', backupFile], env);
       expect(backup.code, backup.stderr).toBe(0);
       expect(backup.stderr).toMatch(
         /backed up 0 leads, 3 thread_tracking, 3 thread_events at schema version/,
       );
-      const restored = await cli(['restore', backupFile], { DATA_DIR: third });
-      expect(restored.code, restored.stderr).toBe(0);
-      expect(restored.stdout).toContain('restored 0 leads, 3 thread_tracking, 3 thread_events');
-      expect((await cli(['export'], { DATA_DIR: third })).stdout).toBe(original);
-      const refused = await cli(['restore', backupFile], { DATA_DIR: third });
-      expect(refused.code).toBe(1);
-      expect(refused.stderr).toContain('restore refused: restore needs an empty database');
 
-      const [missing, badFormat] = await Promise.all([
-        cli(['import', join(files, 'nope.ndjson')], { DATA_DIR: tempDir() }),
-        cli(['export', '--format', 'xml'], { DATA_DIR: tempDir() }),
+      // Independent databases from here on: their stories run side by side.
+      await Promise.all([
+        (async () => {
+          const intoSecond = await cli(['import', csv], { DATA_DIR: second });
+          expect(intoSecond.code, intoSecond.stderr).toBe(0);
+          expect((await cli(['export'], { DATA_DIR: second })).stdout).toBe(original);
+          const aliceOnly = await cli(['export', '--user', 'alice', '--format', 'json'], {
+            DATA_DIR: second,
+          });
+          expect(JSON.parse(aliceOnly.stdout)).toHaveLength(2);
+        })(),
+        (async () => {
+          const restored = await cli(['restore', backupFile], { DATA_DIR: third });
+          expect(restored.code, restored.stderr).toBe(0);
+          expect(restored.stdout).toContain('restored 0 leads, 3 thread_tracking, 3 thread_events');
+          expect((await cli(['export'], { DATA_DIR: third })).stdout).toBe(original);
+          const refused = await cli(['restore', backupFile], { DATA_DIR: third });
+          expect(refused.code).toBe(1);
+          expect(refused.stderr).toContain('restore refused: restore needs an empty database');
+        })(),
+        (async () => {
+          const [missing, badFormat] = await Promise.all([
+            cli(['import', join(files, 'nope.ndjson')], { DATA_DIR: tempDir() }),
+            cli(['export', '--format', 'xml'], { DATA_DIR: tempDir() }),
+          ]);
+          expect(missing.code).toBe(1);
+          expect(missing.stderr).toContain('ENOENT');
+          expect(badFormat.code).toBe(1);
+          expect(badFormat.stderr).toContain('--format must be ndjson, json or csv');
+        })(),
       ]);
-      expect(missing.code).toBe(1);
-      expect(missing.stderr).toContain('ENOENT');
-      expect(badFormat.code).toBe(1);
-      expect(badFormat.stderr).toContain('--format must be ndjson, json or csv');
     },
     STORY_TIMEOUT,
   );
@@ -157,13 +171,7 @@ describeWithService('postgres', 'rollback procedure on PostgreSQL (docs/operatio
         return result;
       };
       const snapshot = async () => {
-        const handle = await openDatabase({
-          engine: 'postgres',
-          url,
-          poolSize: 1,
-          queryTimeoutMs: 10_000,
-          connectTimeoutMs: 2_000,
-        });
+        const handle = await queryDatabase(url);
         try {
           const out: Record<string, unknown[]> = {};
           for (const table of ['leads', 'thread_tracking', 'thread_events'])
@@ -235,6 +243,42 @@ describeWithService('postgres', 'rollback procedure on PostgreSQL (docs/operatio
       await runner.stopServer(again);
 
       for (const output of outputs) expect(output).not.toContain(password);
+    },
+    STORY_TIMEOUT,
+  );
+
+  it(
+    'serve runs the cleanup on its schedule and shows its loop in /ready; cleanup --dry-run reports and changes nothing',
+    async ({ expect }) => {
+      const url = await createPostgresDatabase(sharedPostgresUrl(), 'cleanup_cli');
+      const env = { DATABASE_URL: url, DATA_DIR: tempDir() };
+      const server = await runner.serve({ ...env, CLEANUP_INTERVAL_S: '1' });
+      let ready: { checks: { background: { status: string; loops: Record<string, { ticks: number }> } } };
+      const deadline = Date.now() + 20_000;
+      do {
+        await new Promise((r) => setTimeout(r, 200));
+        ready = (await (await fetch(`${server.url}/ready`)).json()) as typeof ready;
+      } while ((ready.checks.background.loops.cleanup?.ticks ?? 0) < 2 && Date.now() < deadline);
+      expect(ready.checks.background).toMatchObject({ status: 'ok', loops: { cleanup: { status: 'ok' } } });
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      expect(metrics).toMatch(/thread_tracker_job_runs_total\{job="cleanup",outcome="success"\} [1-9]/);
+      await runner.stopServer(server);
+
+      const dry = await cli(['cleanup', '--dry-run'], env);
+      expect(dry.code, dry.stderr).toBe(0);
+      expect(dry.stdout).toMatch(/^cleanup run \d+ \(dry run, nothing changed\) succeeded/);
+      expect(dry.stdout).toContain('orphanedThreads: {"skipped":"no mail account is configured"}');
+      expect(dry.stdout).toMatch(/purgedThreads: \{"deletedBefore":"[^"]+","wouldPurge":0\}/);
+
+      const handle = await queryDatabase(url);
+      try {
+        const runs = await sql<{ trigger: string; dry_run: boolean; status: string }>`
+          select trigger, dry_run, status from maintenance_runs order by id`.execute(handle.db);
+        expect(runs.rows[0]).toEqual({ trigger: 'schedule', dry_run: false, status: 'succeeded' });
+        expect(runs.rows.at(-1)).toEqual({ trigger: 'manual', dry_run: true, status: 'succeeded' });
+      } finally {
+        await handle.close();
+      }
     },
     STORY_TIMEOUT,
   );

@@ -59,6 +59,7 @@ describe.each(engines)('migrations on %s', (engine) => {
       'mail_accounts',
       'mail_messages',
       'mail_threads',
+      'maintenance_runs',
       'system_generated_threads',
       'thread_events',
       'thread_tracking',
