@@ -7,12 +7,25 @@
 //   comment `// @vitest-environment happy-dom`, which keeps the node tests free of DOM globals.
 import { defineConfig } from 'vitest/config';
 
+// Two projects: `main` (unit, integration, web component tests) and `e2e` (the web app in Chromium). `npm test`
+// runs them one after the other, so browser timings (a live update within 1 s) are not measured while crash-cycle
+// and load tests hold both cores.
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'web/**/*.test.{ts,tsx}'],
     globalSetup: ['test/harness/global-setup.ts'],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'main',
+          include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'web/**/*.test.{ts,tsx}'],
+          exclude: ['test/e2e/**'],
+        },
+      },
+      { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'] } },
+    ],
   },
 });
