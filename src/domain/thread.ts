@@ -167,20 +167,13 @@ export type ThreadCreate = z.infer<typeof threadCreateSchema>;
  * The allow-list of fields updateThread may change. Identity (id, userId, threadId), audit timestamps and the
  * fields owned by dedicated operations (hidden, systemGenerated, follow-up schedule and count) are not in it.
  */
-export const threadPatchSchema = z
-  .strictObject({
-    leadId: uuidSchema.nullable().optional(),
-    tracked: z.boolean().optional(),
-    emailType: emailTypeSchema.nullable().optional(),
-    status: threadStatusSchema.optional(),
-    subject: safeText(2000).nullable().optional(),
-    participants: z.array(emailAddress).max(200).optional(),
-    messageCount: nonNegativeInt.optional(),
-    lastActivity: isoDateTime.nullable().optional(),
-    aiGenerated: z.boolean().optional(),
-    openRate: percentage.nullable().optional(),
-    replyRate: percentage.nullable().optional(),
-    responseTimeHours: nonNegativeInt.nullable().optional(),
+export const threadPatchSchema = threadCreateSchema
+  .omit({
+    threadId: true,
+    hidden: true,
+    systemGenerated: true,
+    followupScheduledAt: true,
+    followupCount: true,
   })
   .refine((patch) => Object.keys(patch).length > 0, 'at least one field is required');
 export type ThreadPatch = z.infer<typeof threadPatchSchema>;

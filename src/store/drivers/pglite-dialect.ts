@@ -6,16 +6,12 @@
 import {
   CompiledQuery,
   type DatabaseConnection,
-  type Dialect,
   type Driver,
-  type Kysely,
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
   type QueryResult,
   type TransactionSettings,
 } from 'kysely';
 import { parsePostgresError } from '../parse-postgres-error.ts';
+import { PostgresFamilyDialect } from './postgres-family-dialect.ts';
 import type { QueryObserver } from './query-observer.ts';
 
 export interface PGliteSession {
@@ -35,23 +31,9 @@ export interface PGliteDialectConfig {
   onQuery?: QueryObserver;
 }
 
-export class PGliteDialect implements Dialect {
-  readonly driver: PGliteDriver;
+export class PGliteDialect extends PostgresFamilyDialect<PGliteDriver> {
   constructor(config: PGliteDialectConfig) {
-    this.driver = new PGliteDriver(config);
-  }
-  createDriver(): Driver {
-    return this.driver;
-  }
-  createQueryCompiler() {
-    return new PostgresQueryCompiler();
-  }
-  createAdapter() {
-    return new PostgresAdapter();
-  }
-  // biome-ignore lint/suspicious/noExplicitAny: Kysely's own signature
-  createIntrospector(db: Kysely<any>) {
-    return new PostgresIntrospector(db);
+    super(new PGliteDriver(config));
   }
 }
 

@@ -6,18 +6,14 @@
 import {
   CompiledQuery,
   type DatabaseConnection,
-  type Dialect,
   type Driver,
-  type Kysely,
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
   type QueryResult,
   type TransactionSettings,
 } from 'kysely';
 import type { ReservedSql, Sql } from 'postgres';
 import { AppError } from '../../domain/errors.ts';
 import { parsePostgresError } from '../parse-postgres-error.ts';
+import { PostgresFamilyDialect } from './postgres-family-dialect.ts';
 import type { QueryObserver } from './query-observer.ts';
 
 export interface PostgresDialectConfig {
@@ -28,23 +24,9 @@ export interface PostgresDialectConfig {
   onQuery?: QueryObserver;
 }
 
-export class PostgresJsDialect implements Dialect {
-  readonly driver: PostgresJsDriver;
+export class PostgresJsDialect extends PostgresFamilyDialect<PostgresJsDriver> {
   constructor(config: PostgresDialectConfig) {
-    this.driver = new PostgresJsDriver(config);
-  }
-  createDriver(): Driver {
-    return this.driver;
-  }
-  createQueryCompiler() {
-    return new PostgresQueryCompiler();
-  }
-  createAdapter() {
-    return new PostgresAdapter();
-  }
-  // biome-ignore lint/suspicious/noExplicitAny: Kysely's own signature
-  createIntrospector(db: Kysely<any>) {
-    return new PostgresIntrospector(db);
+    super(new PostgresJsDriver(config));
   }
 }
 
