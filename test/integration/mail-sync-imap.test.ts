@@ -7,11 +7,11 @@
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemMessageId } from '../../src/domain/detection.ts';
-import type { Thread } from '../../src/domain/thread.ts';
 import { ImapProvider } from '../../src/mail/imap/imap-provider.ts';
 import { systemClock } from '../../src/ports/clock.ts';
 import { type DovecotServer, startDovecot } from '../harness/dovecot.ts';
 import { describeWithService } from '../harness/require-services.ts';
+import { allThreads, expectEvents, expectMailbox } from '../support/mail-assertions.ts';
 import { buildCorpus, type Corpus, replyTo, USER } from '../support/mail-corpus.ts';
 import { createMailSyncApp, type MailSyncApp } from '../support/mail-sync-app.ts';
 import { type SmtpRelay, startSmtpRelay } from '../support/smtp-relay.ts';
@@ -38,49 +38,13 @@ async function appendAll(dovecot: DovecotServer, user: string, corpus: Corpus['m
   }
 }
 
-async function allThreads(ctx: MailSyncApp): Promise<Thread[]> {
-  const out: Thread[] = [];
-  let cursor: string | undefined;
-  for (;;) {
-    const page = await ctx.test.service.getThreadsByUser('me', {
-      limit: 100,
-      ...(cursor ? { cursor } : {}),
-    });
-    out.push(...page.items);
-    if (!page.nextCursor) return out;
-    cursor = page.nextCursor;
-  }
-}
-
-/** The synced threads must be the corpus's threads, exactly: same count, no duplicates, each thread's figures. */
-function expectMailbox(threads: Thread[], corpus: Corpus, overrides: Record<number, Partial<Thread>> = {}) {
-  const bySubjectAndContact = new Map<string, Thread>();
-  for (const t of threads) {
-    const key = `${t.subject}|${t.participants.join(',')}`;
-    expect(bySubjectAndContact.has(key), `duplicated thread ${key}`).toBe(false);
-    bySubjectAndContact.set(key, t);
-  }
-  expect(threads).toHaveLength(corpus.threads.length);
-  for (const expected of corpus.threads) {
-    const thread = bySubjectAndContact.get(`${expected.subject}|c${expected.index}@contacts.test`);
-    expect(thread, `thread ${expected.index} (${expected.subject}) is missing`).toBeDefined();
-    expect(thread, `thread ${expected.index}`).toMatchObject({
-      messageCount: expected.messageCount,
-      responseTimeHours: expected.responseTimeHours,
-      replyRate: expected.replyRate,
-      tracked: true,
-      status: 'active',
-      ...overrides[expected.index],
-    });
-  }
-}
-
 describeWithService('dovecot', 'IMAP sync against Dovecot', () => {
   let dovecot: DovecotServer;
   let relay: SmtpRelay;
   let ctx: MailSyncApp;
   let corpus: Corpus;
   let accountId: string;
+  let leadId: string;
 
   const servers = () => ({
     imapHost: '127.0.0.1',
@@ -110,6 +74,7 @@ describeWithService('dovecot', 'IMAP sync against Dovecot', () => {
     ctx = await createMailSyncApp({ pageSize: 40 });
     corpus = buildCorpus({ threads: 60, start: START });
     await appendAll(dovecot, USER, corpus.messages);
+    leadId = (await ctx.test.leads.create('me', { name: 'Eleven', email: 'C11@contacts.test' })).id;
   });
   afterAll(async () => {
     await ctx?.close();
@@ -167,7 +132,7 @@ describeWithService('dovecot', 'IMAP sync against Dovecot', () => {
     it('equals the mailbox: every thread once, exact counts, replies and response times', async () => {
       const result = await sync();
       expect(result!.messages).toBe(corpus.messages.length);
-      expectMailbox(await allThreads(ctx), corpus);
+      expectMailbox(await allThreads(ctx.test.service), corpus);
       const account = (await ctx.app.inject({ method: 'GET', url: `/api/v1/accounts/${accountId}` })).json();
       expect(account).toMatchObject({
         status: 'active',
@@ -180,23 +145,20 @@ describeWithService('dovecot', 'IMAP sync against Dovecot', () => {
     });
 
     it('records replies, auto-replies and bounces as events, once each', async () => {
-      const events = await ctx.test.service.listEvents('me', { limit: 1000 });
-      const count = (type: string) => events.filter((e) => e.type === type).length;
-      const sum = (k: 'reply' | 'auto_reply' | 'bounce') =>
-        corpus.threads.reduce((n, t) => n + t.events[k], 0);
-      expect(count('reply_detected')).toBe(sum('reply'));
-      expect(count('auto_reply_received')).toBe(sum('auto_reply'));
-      expect(count('bounce_received')).toBe(sum('bounce'));
-      expect(ctx.published.filter((e) => e.type === 'reply_detected')).toHaveLength(sum('reply'));
+      await expectEvents(ctx.test.service, corpus);
+      const replies = corpus.threads.reduce((n, t) => n + t.events.reply, 0);
+      expect(ctx.published.filter((e) => e.type === 'reply_detected')).toHaveLength(replies);
     });
 
     it('types threads by the rules and links leads by address', async () => {
-      const threads = await allThreads(ctx);
+      const threads = await allThreads(ctx.test.service);
       const bySubject = (s: string) => threads.find((t) => t.subject === s)!;
       expect(bySubject('Application for role 3').emailType).toBe('application');
       expect(bySubject('Outreach 4').emailType).toBe('followup');
       expect(bySubject('Outreach 1').emailType).toBe('manual');
       expect(threads.filter((t) => t.subject === 'Quick question')).toHaveLength(6);
+      expect(bySubject('Outreach 11').leadId).toBe(leadId);
+      expect(threads.filter((t) => t.leadId !== null)).toHaveLength(1);
       expect(threads.some((t) => t.subject?.startsWith('Weekly news'))).toBe(false);
     });
 
@@ -209,7 +171,8 @@ describeWithService('dovecot', 'IMAP sync against Dovecot', () => {
   });
 
   describe('incremental sync', () => {
-    const threadOf = async (subject: string) => (await allThreads(ctx)).find((t) => t.subject === subject)!;
+    const threadOf = async (subject: string) =>
+      (await allThreads(ctx.test.service)).find((t) => t.subject === subject)!;
 
     it('a reply: counted, its event recorded, the scheduled follow-up cancelled with reason reply', async () => {
       const t = 10; // shape 0: no answer yet
@@ -267,7 +230,7 @@ describeWithService('dovecot', 'IMAP sync against Dovecot', () => {
     });
 
     it('a UIDVALIDITY change resyncs the folder: the same threads, nothing doubled', async () => {
-      const before = await allThreads(ctx);
+      const before = await allThreads(ctx.test.service);
       const client = new ImapFlow(dovecot.clientOptions(USER));
       await client.connect();
       // The Sent folder deleted and created again, with the same messages: a new UIDVALIDITY.
@@ -287,7 +250,7 @@ describeWithService('dovecot', 'IMAP sync against Dovecot', () => {
 
       const result = await sync();
       expect(result!.messages).toBe(messages.length);
-      const after = await allThreads(ctx);
+      const after = await allThreads(ctx.test.service);
       expect(after.map((t) => [t.threadId, t.messageCount, t.responseTimeHours])).toEqual(
         before.map((t) => [t.threadId, t.messageCount, t.responseTimeHours]),
       );
@@ -349,7 +312,7 @@ describeWithService('dovecot', 'IMAP sync against Dovecot', () => {
       expect(delivered).toContain(`Message-ID: ${messageId}`);
       expect(delivered).toContain(`In-Reply-To: ${expected.messageIds.at(-1)}`);
 
-      const thread = (await allThreads(ctx)).find((x) => x.subject === expected.subject)!;
+      const thread = (await allThreads(ctx.test.service)).find((x) => x.subject === expected.subject)!;
       await sync();
       expect(await ctx.test.service.getThread('me', thread.threadId)).toMatchObject({
         messageCount: 2,
@@ -372,7 +335,7 @@ describeWithService('dovecot', 'IMAP sync against Dovecot', () => {
         await p.close();
       }
       await sync();
-      const thread = (await allThreads(ctx)).find((t) => t.subject === 'Hello from the system');
+      const thread = (await allThreads(ctx.test.service)).find((t) => t.subject === 'Hello from the system');
       expect(thread).toMatchObject({
         systemGenerated: true,
         messageCount: 1,
@@ -389,13 +352,13 @@ describeWithService('dovecot', 'IMAP sync against Dovecot', () => {
       });
       expect(missing.statusCode).toBe(404);
       expect(missing.json().code).toBe('ACCOUNT_NOT_FOUND');
-      const before = (await allThreads(ctx)).length;
+      const before = (await allThreads(ctx.test.service)).length;
       const res = await ctx.app.inject({ method: 'DELETE', url: `/api/v1/accounts/${accountId}` });
       expect(res.statusCode).toBe(204);
       expect((await ctx.app.inject({ method: 'GET', url: '/api/v1/accounts' })).json()).toEqual({
         items: [],
       });
-      expect(await allThreads(ctx)).toHaveLength(before);
+      expect(await allThreads(ctx.test.service)).toHaveLength(before);
       expect((await ctx.mirror.load(accountId)).messages).toEqual([]);
     });
   });

@@ -28,6 +28,8 @@ export type OAuthClient = InstanceType<typeof auth.OAuth2>;
 
 export function oauthClient(settings: GoogleSettings): OAuthClient {
   return new auth.OAuth2({
+    // A token refused before its stated expiry (revoked server-side, a clock off) is refreshed once and retried.
+    forceRefreshOnFailure: true,
     clientId: settings.clientId,
     clientSecret: settings.clientSecret,
     redirectUri: settings.redirectUri,
