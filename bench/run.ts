@@ -8,7 +8,7 @@
  * upper bounds.
  *
  * Suites: foundation (reads, lists, writes on PostgreSQL), cache (memory tier, Redis tier, both, Zipf hit rate,
- * Redis down). Options: --suite foundation,cache (default all), --duration <s> (10), --rounds <n> (3),
+ * Redis down); metrics (METRICS_ENABLED on vs off on the same reads; only when named). Options: --suite foundation,cache (default all), --duration <s> (10), --rounds <n> (3),
  * --threads <n> (10000), --connections <n> (100).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -18,13 +18,15 @@ import { type PostgresServer, startPostgres } from '../test/harness/postgres.ts'
 import { type RedisServer, startRedis } from '../test/harness/redis.ts';
 import { type ServerProcess, startApiServer, startBareServer } from '../test/support/server-process.ts';
 import { type LoadResult, medianOf, runLoad } from './lib/load.ts';
+import { metricsOverhead } from './lib/metrics-overhead.ts';
 import { hitRate, scrapeCache, scrapeRoute, serverQuantiles } from './lib/scrape.ts';
 import { zipf } from './lib/zipf.ts';
+import { outageSuite } from './outage.ts';
 import { scaleSuite } from './scale.ts';
 
 const { values: args } = parseArgs({
   options: {
-    suite: { type: 'string', default: 'foundation,cache,scale' },
+    suite: { type: 'string', default: 'foundation,cache,scale,outage' },
     duration: { type: 'string', default: '10' },
     rounds: { type: 'string', default: '3' },
     threads: { type: 'string', default: '10000' },
@@ -317,6 +319,23 @@ async function main() {
       all.push(...rows);
     }
 
+    if (suites.has('metrics')) {
+      // Not in the default set: `--suite metrics` (or `npm run bench:ops`) measures what metrics cost.
+      const overhead = await metricsOverhead({
+        databaseUrl,
+        hotPath: `/api/v1/threads/${hotId}`,
+        randomPath: () => `/api/v1/threads/${pick(ids)}`,
+        durationSeconds: duration,
+        rounds,
+        connections,
+      });
+      printTable('Metrics on vs off (same PostgreSQL, alternating rounds)', overhead.rows);
+      extra.metricsOverhead = overhead.pairs;
+      for (const pair of overhead.pairs)
+        console.log(`  ${pair.scenario}: ${pair.overheadPercent}% of throughput with metrics on`);
+      all.push(...overhead.rows);
+    }
+
     if (suites.has('scale') && redis) {
       console.log('\nscale suite: seeding 150,000 threads (100 users x 1,000 + one user with 50,000)');
       const scale = await scaleSuite({ postgres, redis, durationSeconds: duration, rounds, connections });
@@ -336,6 +355,22 @@ async function main() {
         `\nTwo instances vs one (90/10 mix): ${extra.twoInstancesVsOne}; RSS: ${JSON.stringify(scale.rssMb)}`,
       );
       all.push(...(scale.rows as Row[]));
+    }
+
+    if (suites.has('outage')) {
+      console.log(
+        '\noutage suite: durable writes with PostgreSQL up, then crashed (journal), then the replay',
+      );
+      const outage = await outageSuite({ durationSeconds: duration, rounds, connections });
+      printTable('Outage journal (PostgreSQL durable)', outage.rows as Row[]);
+      extra.journalReplay = outage.replay;
+      const [up, down] = outage.rows;
+      if (up && down)
+        extra.journalVsApplied = Math.round((down.requestsPerSecond / up.requestsPerSecond) * 100) / 100;
+      console.log(
+        `\nJournaled writes vs applied writes: ${extra.journalVsApplied}; replay: ${JSON.stringify(outage.replay)}`,
+      );
+      all.push(...(outage.rows as Row[]));
     }
 
     extra.rssMb = { memoryOnlyServer: await memory.rssMb() };
