@@ -352,8 +352,8 @@ export async function openDataTools(
   const unlock = config.database.engine === 'pglite' ? lockDataDir(config.dataDir) : () => {};
   let handle: DatabaseHandle | undefined;
   try {
-    const onQuery = createQueryObserver({ logger, slowQueryMs: config.DB_SLOW_QUERY_MS });
-    handle = await openDatabase(databaseOptions(config, onQuery));
+    // No slow-query lines: these commands run bulk statements that are long by design.
+    handle = await openDatabase(databaseOptions(config));
     const migrator = new Migrator(handle.db, migrations);
     if (options.migrate) await migrator.migrateTo();
     const opened = handle;
