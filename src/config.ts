@@ -133,6 +133,21 @@ const baseSchema = z.object({
   GMAIL_PUSH_AUDIENCE: optionalString,
   GMAIL_PUSH_SERVICE_ACCOUNT: optionalString,
   GOOGLE_JWKS_URL: z.url().default('https://www.googleapis.com/oauth2/v3/certs'),
+
+  // Follow-ups (README: Follow-ups).
+  FOLLOWUP_WORKER: bool.default(true),
+  FOLLOWUP_POLL_INTERVAL_MS: int(50, 3_600_000).default(30_000),
+  FOLLOWUP_LEASE_S: int(1, 3600).default(300),
+  FOLLOWUP_BATCH_SIZE: int(1, 500).default(20),
+  FOLLOWUP_CONCURRENCY: int(1, 100).default(4),
+  FOLLOWUP_MAX_ATTEMPTS: int(1, 100).default(8),
+  OPENAI_API_KEY: optionalString,
+  OPENAI_BASE_URL: optionalString.pipe(z.url().optional()),
+  OPENAI_MODEL: z.string().trim().min(1).default('gpt-4o-mini'),
+  OPENAI_TIMEOUT_MS: int(1000, 600_000).default(20_000),
+  OPENAI_MAX_RETRIES: int(0, 10).default(3),
+  PUBLIC_BASE_URL: optionalString.pipe(z.url().optional()),
+  OPEN_TRACKING_GRACE_S: int(0, 3600).default(60),
 });
 
 // `when` runs the cross-field checks even when a field failed, so one message lists every problem.

@@ -5,9 +5,13 @@
 
 import { join } from 'node:path';
 import type { Logger as PinoLogger } from 'pino';
+import { OpenAiDrafter } from './ai/openai-drafter.ts';
+import { TemplateDrafter } from './ai/template-drafter.ts';
 import { type Authenticator, JwtAuthenticator, LocalAuthenticator } from './api/auth/authenticator.ts';
 import { type AppDeps, buildApp } from './api/build-app.ts';
 import { mailAccountPublicRoutes, mailAccountRoutes } from './api/routes/accounts.ts';
+import { followupRoutes } from './api/routes/followups.ts';
+import { trackingRoutes } from './api/routes/tracking.ts';
 import { createCache } from './cache/create-cache.ts';
 import { TieredCache } from './cache/tiered-cache.ts';
 import type { Config } from './config.ts';
@@ -22,10 +26,16 @@ import { createQueryObserver } from './metrics/query-metrics.ts';
 import type { Cache } from './ports/cache.ts';
 import { type Clock, systemClock } from './ports/clock.ts';
 import type { EventBus } from './ports/event-bus.ts';
+import type { MailAccountRepository, MailMirrorRepository } from './ports/mail-account-store.ts';
+import type { MailConnector } from './ports/mail-provider.ts';
+import type { SecretBox } from './ports/secret-box.ts';
 import type { Store } from './ports/store.ts';
 import type { BackupStore, ThreadExportStore, ThreadImportStore } from './ports/thread-archive.ts';
 import { CacheWarmer } from './service/cache-warmer.ts';
 import { CleanupService } from './service/cleanup-service.ts';
+import { AccountMailboxes } from './service/followup-mailboxes.ts';
+import { FollowupService } from './service/followup-service.ts';
+import { FollowupWorker } from './service/followup-worker.ts';
 import { cacheCheck, databaseCheck, HealthService } from './service/health-service.ts';
 import { backgroundCheck } from './service/job-loops.ts';
 import { currentJobLogger, Jobs } from './service/job-runs.ts';
@@ -37,12 +47,19 @@ import { SyncRunner } from './service/sync-runner.ts';
 import { isDatabaseUnavailable, ThreadTrackingService } from './service/thread-tracking-service.ts';
 import { KyselyBackupStore } from './store/backup-import-export.ts';
 import { lockDataDir } from './store/data-dir-lock.ts';
-import { KyselyMaintenanceStore } from './store/maintenance-repository.ts';
 import { type DatabaseHandle, type DatabaseOptions, openDatabase } from './store/database.ts';
 import type { QueryObserver } from './store/drivers/query-observer.ts';
+import { KyselyOpenTrackingRepository } from './store/followup-open-tracking-repository.ts';
+import {
+  accountOfThread,
+  KyselyFollowupJobRepository,
+  KyselyFollowupPlanRepository,
+  KyselyFollowupPolicyRepository,
+} from './store/followup-repository.ts';
 import { OutageJournal } from './store/journal/outage-journal.ts';
 import { KyselyStore } from './store/kysely-store.ts';
 import { KyselyMailAccountRepository, KyselyMailMirrorRepository } from './store/mail-account-repository.ts';
+import { KyselyMaintenanceStore } from './store/maintenance-repository.ts';
 import { migrations } from './store/migrations/index.ts';
 import { Migrator } from './store/migrator.ts';
 import { parsePostgresError } from './store/parse-postgres-error.ts';
@@ -70,6 +87,8 @@ export interface Container {
   mail: MailSync;
   /** The automated cleanup: `serve` schedules it, `thread-tracker cleanup` runs it once. */
   cleanup: CleanupService;
+  /** Follow-ups: the worker (`serve` and `thread-tracker worker` start it) and what the API asks of them. */
+  followups: Followups;
   /** Whether the database can be used now; background work pauses while it cannot. */
   databaseAvailable: () => boolean;
   queue: OutageQueue | undefined;
@@ -275,6 +294,18 @@ export async function createContainer(
       databaseAvailable,
     });
     closers.push(() => mail.runner.stop());
+    const followups = createFollowups(config, {
+      db: handle.db,
+      primary: baseStore,
+      service,
+      mail,
+      events,
+      clock,
+      jobs,
+      logger,
+      databaseAvailable,
+    });
+    closers.push(() => followups.close());
     const authenticator = createAuthenticator(config);
     if (metrics) {
       registerComponentMetrics(metrics, { store, cache });
@@ -298,6 +329,7 @@ export async function createContainer(
       jobs,
       mail,
       cleanup,
+      followups,
       databaseAvailable,
       queue,
       buildHttpApp: (extra = {}) =>
@@ -316,8 +348,16 @@ export async function createContainer(
             ...(config.SUPABASE_ANON_KEY ? { supabaseAnonKey: config.SUPABASE_ANON_KEY } : {}),
           },
           ...extra,
-          apiPlugins: [mailAccountRoutes(mail.accounts), ...(extra.apiPlugins ?? [])],
-          publicApiPlugins: [mailAccountPublicRoutes(mail.accounts), ...(extra.publicApiPlugins ?? [])],
+          apiPlugins: [
+            mailAccountRoutes(mail.accounts),
+            followupRoutes(followups.service),
+            ...(extra.apiPlugins ?? []),
+          ],
+          publicApiPlugins: [
+            mailAccountPublicRoutes(mail.accounts),
+            trackingRoutes(followups.service),
+            ...(extra.publicApiPlugins ?? []),
+          ],
         }),
       close,
     };
@@ -450,6 +490,13 @@ export function databaseOptions(config: Readonly<Config>, onQuery?: QueryObserve
 export interface MailSync {
   accounts: SyncAccountService;
   runner: SyncRunner;
+  /** The same repositories, secrets and connector, for the follow-up engine's mailboxes. */
+  parts: {
+    accounts: MailAccountRepository;
+    mirror: MailMirrorRepository;
+    connector: MailConnector;
+    secrets: SecretBox;
+  };
 }
 
 /** Mail accounts and sync: repositories, the secret box, the providers' connector, the engine and the runner. */
@@ -529,7 +576,100 @@ function createMailSync(
         serviceAccount: config.GMAIL_PUSH_SERVICE_ACCOUNT,
       })
     : undefined;
-  return { accounts: new SyncAccountService({ accounts, connector, secrets, runner, clock, push }), runner };
+  return {
+    accounts: new SyncAccountService({ accounts, connector, secrets, runner, clock, push }),
+    runner,
+    parts: { accounts, mirror, connector, secrets },
+  };
+}
+
+export interface Followups {
+  service: FollowupService;
+  worker: FollowupWorker;
+  close(): Promise<void>;
+}
+
+/** The follow-up engine: its repositories, the drafter (model and templates), the mailboxes, worker and service. */
+function createFollowups(
+  config: Readonly<Config>,
+  deps: {
+    db: DatabaseHandle['db'];
+    /** The primary database without replicas: the worker re-checks threads where they are written. */
+    primary: Store;
+    service: ThreadTrackingService;
+    mail: MailSync;
+    events: EventBus;
+    clock: Clock;
+    jobs: Jobs;
+    logger: PinoLogger;
+    databaseAvailable: () => boolean;
+  },
+): Followups {
+  const { db, clock, logger } = deps;
+  const policies = new KyselyFollowupPolicyRepository(db);
+  const plans = new KyselyFollowupPlanRepository(db);
+  const tracking = new KyselyOpenTrackingRepository(db);
+  const model =
+    config.OPENAI_API_KEY || config.OPENAI_BASE_URL
+      ? new OpenAiDrafter({
+          apiKey: config.OPENAI_API_KEY,
+          baseURL: config.OPENAI_BASE_URL,
+          model: config.OPENAI_MODEL,
+          timeoutMs: config.OPENAI_TIMEOUT_MS,
+          maxRetries: config.OPENAI_MAX_RETRIES,
+        })
+      : undefined;
+  const drafter = new TemplateDrafter({ model, logger });
+  const mailboxes = new AccountMailboxes({
+    ...deps.mail.parts,
+    accountOf: (userId, threadId) => accountOfThread(db, userId, threadId),
+    ...(config.MAIL_EMAIL_TYPE_RULES ? { rules: config.MAIL_EMAIL_TYPE_RULES } : {}),
+    logger,
+  });
+  const worker = new FollowupWorker({
+    store: deps.primary,
+    service: deps.service,
+    policies,
+    jobs: new KyselyFollowupJobRepository(db),
+    plans,
+    tracking,
+    mailboxes,
+    drafter,
+    events: deps.events,
+    clock,
+    background: deps.jobs,
+    logger,
+    databaseAvailable: deps.databaseAvailable,
+    settings: {
+      intervalMs: config.FOLLOWUP_POLL_INTERVAL_MS,
+      leaseMs: config.FOLLOWUP_LEASE_S * 1000,
+      batchSize: config.FOLLOWUP_BATCH_SIZE,
+      concurrency: config.FOLLOWUP_CONCURRENCY,
+      maxAttempts: config.FOLLOWUP_MAX_ATTEMPTS,
+      planLimit: 100,
+      trackingBaseUrl: config.PUBLIC_BASE_URL,
+    },
+  });
+  const service = new FollowupService({
+    store: deps.primary,
+    service: deps.service,
+    policies,
+    plans,
+    tracking,
+    drafter,
+    events: deps.events,
+    clock,
+    openGraceSeconds: config.OPEN_TRACKING_GRACE_S,
+    logger,
+  });
+  return {
+    service,
+    worker,
+    close: async () => {
+      await worker.stop();
+      await mailboxes.close();
+    },
+  };
 }
 
 export function createAuthenticator(config: Readonly<Config>): Authenticator {

@@ -78,6 +78,12 @@ program
   .action(async (options: { dryRun?: boolean }) => (await import('./cleanup.ts')).cleanup(options));
 
 program
+  .command('worker')
+  .description('run the follow-up worker in this process (any number of them on one PostgreSQL database)')
+  .option('--once', 'one pass over every follow-up due, then exit')
+  .action(async (options: { once?: boolean }) => (await import('./worker.ts')).worker(options));
+
+program
   .command('accounts')
   .description('mail accounts: add-imap, list, remove')
   .argument('<action>', 'add-imap | list | remove')

@@ -39,6 +39,8 @@ export async function serve(config: Readonly<Config> = loadConfig()): Promise<vo
     // Mail sync in the background: every MAIL_SYNC_INTERVAL_S, paused while the database is unavailable.
     container.mail.runner.start();
     container.cleanup.schedule(config.CLEANUP_INTERVAL_S * 1000);
+    // Follow-ups every FOLLOWUP_POLL_INTERVAL_MS (FOLLOWUP_WORKER=false leaves them to `thread-tracker worker`).
+    if (config.FOLLOWUP_WORKER) container.followups.worker.start();
   } catch (error) {
     await app.close();
     await container.close();

@@ -293,8 +293,8 @@ describe('re-check of the mailbox', () => {
       job,
       'proceed',
     ],
-    ['a real reply stops it', [sent(mine), other('reply', '2026-06-02T08:00:00.000Z')], job, 'skip:replied'],
-    ['a bounce stops it', [sent(mine), other('bounce', '2026-06-01T10:02:00.000Z')], job, 'skip:bounced'],
+    ['a real reply stops it', [sent(mine), other('reply', '2026-06-02T08:00:00.000Z')], job, 'skip:reply'],
+    ['a bounce stops it', [sent(mine), other('bounce', '2026-06-01T10:02:00.000Z')], job, 'skip:bounce'],
     [
       'a reply answered by the user does not stop it',
       [sent('2026-05-28T10:00:00.000Z'), other('reply', '2026-05-29T10:00:00.000Z'), sent(mine)],

@@ -195,8 +195,8 @@ export const SKIP_REASONS = [
   'hidden',
   'cap_reached',
   'no_user_message',
-  'replied',
-  'bounced',
+  'reply',
+  'bounce',
   'previous_draft_unsent',
   'draft_rejected',
   'failed',
@@ -273,19 +273,19 @@ const ANCHOR_SLACK_MS = 60_000;
  * The mailbox still calls for this follow-up: the user's message is the latest one that counts (no real reply or
  * bounce after it; auto-replies do not count). Returns the message to reply to when it proceeds.
  */
-export function checkMailbox(
-  messages: readonly MailboxMessage[],
+export function checkMailbox<M extends MailboxMessage>(
+  messages: readonly M[],
   job: JobFacts,
   policy: FollowupPolicy,
   now: Date,
-): FollowupDecision & { parent?: MailboxMessage } {
+): FollowupDecision & { parent?: M } {
   const ordered = [...messages].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
   const lastSentIndex = ordered.findLastIndex((m) => m.kind === 'sent');
   if (lastSentIndex < 0) return { action: 'skip', reason: 'no_user_message' };
   const after = ordered.slice(lastSentIndex + 1);
   if (after.some((m) => m.kind === 'reply' || m.kind === 'inbound'))
-    return { action: 'skip', reason: 'replied' };
-  if (after.some((m) => m.kind === 'bounce')) return { action: 'skip', reason: 'bounced' };
+    return { action: 'skip', reason: 'reply' };
+  if (after.some((m) => m.kind === 'bounce')) return { action: 'skip', reason: 'bounce' };
   const parent = ordered[lastSentIndex]!;
   const parentAt = Date.parse(parent.at);
   if (job.previousDraftAt !== null && parentAt < Date.parse(job.previousDraftAt) - ANCHOR_SLACK_MS) {
