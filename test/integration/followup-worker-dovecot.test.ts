@@ -6,7 +6,7 @@
  * mirror exactly as sync groups them.
  */
 import { ImapFlow } from 'imapflow';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { imapThreadGroups } from '../../src/service/followup-mailboxes.ts';
 import { type OpenAiEmulator, startOpenAiEmulator } from '../emulators/openai/openai-emulator.ts';
 import { type DovecotServer, startDovecot } from '../harness/dovecot.ts';
