@@ -4,6 +4,7 @@ import {
   parseMessageIds,
   type ThreadInput,
   type ThreadNode,
+  threadLinks,
   threadMembers,
   threadMessages,
 } from './threading.ts';
@@ -218,6 +219,69 @@ describe('threadMessages', () => {
       { item: 'd', messageId: '<d@x>', references: '<a@x>' },
     ]);
     expect(threadMembers(root!)).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('is separable along threadLinks: threading each linked part alone gives the same threads', () => {
+    // A seeded mix of replies, missing parents, duplicate ids and shared subjects.
+    let seed = 7;
+    const rand = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const messages: M[] = [];
+    for (let i = 0; i < 400; i++) {
+      // Mostly small conversations: a parent among the last few messages (or one not yet arrived).
+      const parent = i - 4 + Math.floor(rand() * 6);
+      messages.push({
+        item: String(i),
+        messageId: rand() < 0.03 ? `<${Math.max(0, i - 2)}@x>` : `<${i}@x>`,
+        references: rand() < 0.3 ? `<${parent}@x>` : null,
+        subject: `${rand() < 0.5 ? 'Re: ' : ''}Subject ${Math.floor(rand() * 300)}`,
+        sentAt: T + Math.floor(rand() * 1e7),
+      });
+    }
+    const inputs = messages.map((m, i) => ({
+      messageId: null,
+      inReplyTo: null,
+      references: null,
+      subject: null,
+      sentAt: T,
+      receivedAt: T,
+      order: i + 1,
+      ...m,
+    }));
+    const groups = (roots: ThreadNode<string>[]) =>
+      roots.map((r) => threadMembers(r).sort().join(',')).sort();
+    const whole = groups(threadMessages(inputs));
+    // Connected parts by shared links.
+    const byLink = new Map<string, number[]>();
+    inputs.forEach((input, i) => {
+      for (const link of threadLinks(input)) byLink.set(link, [...(byLink.get(link) ?? []), i]);
+    });
+    const part = new Array<number>(inputs.length).fill(-1);
+    let parts = 0;
+    for (let i = 0; i < inputs.length; i++) {
+      if (part[i] !== -1) continue;
+      const stack = [i];
+      part[i] = parts;
+      while (stack.length > 0) {
+        const j = stack.pop()!;
+        for (const link of threadLinks(inputs[j]!)) {
+          for (const k of byLink.get(link) ?? []) {
+            if (part[k] === -1) {
+              part[k] = parts;
+              stack.push(k);
+            }
+          }
+        }
+      }
+      parts++;
+    }
+    expect(parts).toBeGreaterThan(10);
+    const separately = Array.from({ length: parts }, (_, p) =>
+      groups(threadMessages(inputs.filter((_, i) => part[i] === p))),
+    ).flat();
+    expect(separately.sort()).toEqual(whole);
   });
 
   it('threads 10,000 messages in well under a second', () => {

@@ -326,6 +326,25 @@ export function threadMembers<T>(node: ThreadNode<T>): T[] {
   return members(node);
 }
 
+/**
+ * What relates a message to others for threading: the Message-IDs it names (its own, In-Reply-To, References) and
+ * its base subject. Threading is separable along these links: two messages can only end up in one thread when a
+ * chain of shared links joins them, so after a change only the messages linked to it need threading again.
+ */
+export function threadLinks(
+  message: Pick<ThreadInput<unknown>, 'messageId' | 'inReplyTo' | 'references' | 'subject'>,
+): string[] {
+  const links = new Set<string>();
+  for (const id of parseMessageIds(message.messageId).slice(0, 1)) links.add(`id:${id}`);
+  for (const id of parseMessageIds(message.inReplyTo)) links.add(`id:${id}`);
+  for (const id of parseMessageIds(message.references)) links.add(`id:${id}`);
+  if (message.subject !== null) {
+    const { base } = baseSubject(message.subject);
+    if (base !== '') links.add(`subject:${base}`);
+  }
+  return [...links];
+}
+
 /** Threads of a set of messages, as RFC 5256 REFERENCES (see the file header). */
 export function threadMessages<T>(
   inputs: ThreadInput<T>[],

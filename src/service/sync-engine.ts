@@ -27,8 +27,8 @@ import {
 } from '../domain/detection.ts';
 import { AppError } from '../domain/errors.ts';
 import type { SyncCursor, SyncProgress } from '../domain/mail-sync.ts';
-import { type ThreadCreate, threadCreateSchema } from '../domain/thread.ts';
-import { type ThreadInput, threadMembers, threadMessages } from '../domain/threading.ts';
+import { type Thread, type ThreadCreate, threadCreateSchema } from '../domain/thread.ts';
+import { type ThreadInput, threadLinks, threadMembers, threadMessages } from '../domain/threading.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { EventBus } from '../ports/event-bus.ts';
 import { type Logger, silentLogger } from '../ports/logger.ts';
@@ -79,8 +79,12 @@ interface Mirror {
   version: number;
   messages: Map<string, MirrorMessage>;
   projections: Map<string, Projection>;
-  /** Message key → the thread it was last counted in. */
+  /** The threads of the mirror: thread id → message keys, and each key's thread. */
+  groups: Map<string, Set<string>>;
   threadOf: Map<string, string>;
+  /** IMAP: threading links (Message-IDs, base subjects) → the keys naming them, and each key's links. */
+  links: Map<string, Set<string>>;
+  linksOf: Map<string, string[]>;
   /** Whether every thread was brought up to date since this copy was loaded. */
   projected: boolean;
 }
@@ -149,7 +153,10 @@ export class SyncEngine {
       version: state.version,
       messages: new Map(state.messages.map((m) => [m.key, m])),
       projections: state.projections,
+      groups: new Map(),
       threadOf: new Map(),
+      links: new Map(),
+      linksOf: new Map(),
       projected: false,
     };
     this.#mirrors.set(accountId, mirror);
@@ -171,36 +178,105 @@ export class SyncEngine {
     return touched;
   }
 
-  /** Threads of the mirror, by thread id. */
-  #groups(account: MailAccount, mirror: Mirror): Map<string, MirrorMessage[]> {
-    const groups = new Map<string, MirrorMessage[]>();
-    const messages = [...mirror.messages.values()];
-    if (account.provider === 'gmail') {
-      for (const m of messages) {
-        if (m.providerThreadId === null) continue;
-        const group = groups.get(m.providerThreadId);
-        if (group) group.push(m);
-        else groups.set(m.providerThreadId, [m]);
-      }
-      return groups;
+  /**
+   * Regroups the mirror's messages into threads after a change to `touched` (null: everything), and returns the
+   * ids of the threads that may have changed (those the touched messages were in, and are in now).
+   * Gmail names each message's thread. IMAP threads by headers (domain/threading.ts); threading is separable along
+   * shared Message-IDs and base subjects, so only the messages linked to a touched one are threaded again.
+   */
+  #regroup(account: MailAccount, mirror: Mirror, touched: Set<string> | null): Set<string> {
+    const changed = new Set<string>();
+    const keys = touched ?? new Set([...mirror.messages.keys(), ...mirror.threadOf.keys()]);
+    if (touched === null) {
+      mirror.groups.clear();
+      mirror.threadOf.clear();
+      mirror.links.clear();
+      mirror.linksOf.clear();
     }
+    const place = (key: string, threadId: string) => {
+      mirror.threadOf.set(key, threadId);
+      let group = mirror.groups.get(threadId);
+      if (!group) {
+        group = new Set();
+        mirror.groups.set(threadId, group);
+      }
+      group.add(key);
+      changed.add(threadId);
+    };
+    const unplace = (key: string) => {
+      const threadId = mirror.threadOf.get(key);
+      if (threadId === undefined) return;
+      mirror.threadOf.delete(key);
+      const group = mirror.groups.get(threadId);
+      group?.delete(key);
+      if (group?.size === 0) mirror.groups.delete(threadId);
+      changed.add(threadId);
+    };
+    if (account.provider === 'gmail') {
+      for (const key of keys) {
+        unplace(key);
+        const m = mirror.messages.get(key);
+        if (m?.providerThreadId) place(key, m.providerThreadId);
+      }
+      return changed;
+    }
+
+    // Every message linked to a touched one, through the links before and after the change.
+    const component = new Set<string>(keys);
+    const queue: string[] = [];
+    for (const key of keys) {
+      queue.push(...(mirror.linksOf.get(key) ?? []));
+      for (const link of mirror.linksOf.get(key) ?? []) mirror.links.get(link)?.delete(key);
+      mirror.linksOf.delete(key);
+      const m = mirror.messages.get(key);
+      if (!m) continue;
+      const links = threadLinks(m);
+      mirror.linksOf.set(key, links);
+      for (const link of links) {
+        let holders = mirror.links.get(link);
+        if (!holders) {
+          holders = new Set();
+          mirror.links.set(link, holders);
+        }
+        holders.add(key);
+        queue.push(link);
+      }
+    }
+    const seenLinks = new Set<string>();
+    while (queue.length > 0) {
+      const link = queue.pop()!;
+      if (seenLinks.has(link)) continue;
+      seenLinks.add(link);
+      for (const key of mirror.links.get(link) ?? []) {
+        if (component.has(key)) continue;
+        component.add(key);
+        queue.push(...(mirror.linksOf.get(key) ?? []));
+      }
+    }
+    for (const key of component) unplace(key);
+
     const own = new Set([account.email.toLowerCase()]);
     const correspondents = (items: MirrorMessage[]) => {
       const set = new Set<string>();
       for (const m of items) for (const a of [m.from, ...m.to, ...m.cc]) if (a && !own.has(a)) set.add(a);
       return set;
     };
-    const inputs: ThreadInput<MirrorMessage>[] = messages.map((m) => ({
-      item: m,
-      messageId: m.messageId,
-      inReplyTo: m.inReplyTo,
-      references: m.references,
-      subject: m.subject,
-      sentAt: m.sentAt === null ? null : Date.parse(m.sentAt),
-      receivedAt: Date.parse(m.receivedAt),
-      // Arrival order across folders: by arrival time, then folder and UID (deterministic).
-      order: 0,
-    }));
+    const inputs: ThreadInput<MirrorMessage>[] = [];
+    for (const key of component) {
+      const m = mirror.messages.get(key);
+      if (!m) continue;
+      inputs.push({
+        item: m,
+        messageId: m.messageId,
+        inReplyTo: m.inReplyTo,
+        references: m.references,
+        subject: m.subject,
+        sentAt: m.sentAt === null ? null : Date.parse(m.sentAt),
+        receivedAt: Date.parse(m.receivedAt),
+        order: 0,
+      });
+    }
+    // Arrival order across folders: by arrival time, then folder and UID (deterministic, the same for any subset).
     inputs.sort(
       (a, b) =>
         a.receivedAt - b.receivedAt ||
@@ -223,13 +299,10 @@ export class SyncEngine {
     for (const root of roots) {
       const items = threadMembers(root);
       const anchor = root.anchor ?? `key:${items[0]!.key}`;
-      const hash = createHash('sha256').update(anchor).digest('base64url').slice(0, 16);
-      const threadId = `imap:${tag}:${hash}`;
-      const group = groups.get(threadId);
-      if (group) group.push(...items);
-      else groups.set(threadId, items);
+      const threadId = `imap:${tag}:${createHash('sha256').update(anchor).digest('base64url').slice(0, 16)}`;
+      for (const m of items) place(m.key, threadId);
     }
-    return groups;
+    return changed;
   }
 
   /**
@@ -244,24 +317,12 @@ export class SyncEngine {
     log: Logger,
   ): Promise<void> {
     const { service, store, settings } = this.#deps;
-    const groups = this.#groups(account, mirror);
-    const threadOf = new Map<string, string>();
-    for (const [threadId, items] of groups) for (const m of items) threadOf.set(m.key, threadId);
-    const candidates = new Set<string>();
-    if (touched === null) {
-      for (const id of groups.keys()) candidates.add(id);
-      for (const id of mirror.projections.keys()) candidates.add(id);
-    } else {
-      for (const key of touched) {
-        const now = threadOf.get(key);
-        const before = mirror.threadOf.get(key);
-        if (now) candidates.add(now);
-        if (before) candidates.add(before);
-      }
-      for (const id of mirror.projections.keys()) if (!groups.has(id)) candidates.add(id);
-    }
-    mirror.threadOf = threadOf;
+    const candidates = this.#regroup(account, mirror, touched);
+    // Threads written before and gone now (all messages left, or merged into another thread).
+    if (touched === null) for (const id of mirror.projections.keys()) candidates.add(id);
     if (candidates.size === 0) return;
+    const groupOf = (threadId: string) =>
+      [...(mirror.groups.get(threadId) ?? [])].map((key) => mirror.messages.get(key)!);
 
     const ctx: DetectionContext = {
       userAddresses: [account.email.toLowerCase()],
@@ -269,8 +330,8 @@ export class SyncEngine {
     };
     const summaries = new Map<string, ThreadSummary>();
     for (const threadId of candidates) {
-      const items = groups.get(threadId);
-      if (items) summaries.set(threadId, summarizeThread(items, ctx));
+      const items = groupOf(threadId);
+      if (items.length > 0) summaries.set(threadId, summarizeThread(items, ctx));
     }
     const participants = new Set<string>();
     for (const s of summaries.values()) if (s.tracked) for (const p of s.participants) participants.add(p);
@@ -299,8 +360,10 @@ export class SyncEngine {
         );
       }
     }
+    const written = new Map<string, Thread>();
     for (let i = 0; i < upserts.length; i += settings.batchSize) {
-      await service.batchUpsert(account.userId, upserts.slice(i, i + settings.batchSize));
+      const batch = await service.batchUpsert(account.userId, upserts.slice(i, i + settings.batchSize));
+      for (const thread of batch.threads ?? []) written.set(thread.threadId, thread);
     }
     for (const [threadId, plan] of plans) {
       if (plan.kind !== 'retire') continue;
@@ -330,7 +393,8 @@ export class SyncEngine {
         if (m.kind === 'reply' && !replied.includes(threadId)) replied.push(threadId);
       }
     }
-    for (const threadId of replied) await this.#cancelFollowup(account.userId, threadId);
+    for (const threadId of replied)
+      await this.#cancelFollowup(account.userId, threadId, written.get(threadId));
     if (commit.projections.length === 0 && commit.events.length === 0) return;
     const stored = await this.#deps.mirror.commitProjection(account.id, account.userId, commit);
     for (const { threadId, projection } of commit.projections) mirror.projections.set(threadId, projection);
@@ -342,12 +406,13 @@ export class SyncEngine {
     if (stored.length > 0) this.#deps.events.publish(stored);
   }
 
-  /** A real reply stops the thread's scheduled follow-up. */
-  async #cancelFollowup(userId: string, threadId: string): Promise<void> {
+  /** A real reply stops the thread's scheduled follow-up (`known`: the row as just written, when it was). */
+  async #cancelFollowup(userId: string, threadId: string, known: Thread | undefined): Promise<void> {
     try {
-      const thread = await this.#deps.service.getThread(userId, threadId);
-      if (thread.followupScheduled)
+      const thread = known ?? (await this.#deps.service.getThread(userId, threadId));
+      if (thread.followupScheduled) {
         await this.#deps.service.cancelFollowup(userId, threadId, { reason: 'reply' });
+      }
     } catch (error) {
       if (!(error instanceof AppError && error.code === 'THREAD_NOT_FOUND')) throw error;
     }
