@@ -102,11 +102,11 @@ export interface FollowupJobRepository {
   materializeDue(now: string, limit: number): Promise<number>;
   /**
    * Claims up to `limit` jobs (pending and not before `now`, or running with an expired lease) with FOR UPDATE SKIP
-   * LOCKED, leases them to `owner` until `leaseUntil` and records an attempt for each.
+   * LOCKED, leases them to `owner` for `leaseMs` (by the database clock) and records an attempt for each.
    */
-  claim(owner: string, now: string, leaseUntil: string, limit: number): Promise<FollowupJob[]>;
-  /** Extends the lease; false when it is no longer this worker's. */
-  renew(jobId: string, lease: Lease, leaseUntil: string): Promise<boolean>;
+  claim(owner: string, now: string, leaseMs: number, limit: number): Promise<FollowupJob[]>;
+  /** Extends the lease to `leaseMs` from now (database clock); false when it is no longer this worker's. */
+  renew(jobId: string, lease: Lease, leaseMs: number): Promise<boolean>;
   /** Keeps what this attempt learned (the draft, the mode, the counted day) on the job. */
   note(
     jobId: string,

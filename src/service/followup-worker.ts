@@ -198,8 +198,7 @@ export class FollowupWorker {
     this.#deps.background.metrics.followupQueueDepth(await jobs.depth(now()));
     for (;;) {
       if (this.#stopping || !databaseAvailable()) break;
-      const leaseUntil = new Date(clock.now().getTime() + settings.leaseMs).toISOString();
-      const claimed = await jobs.claim(this.#owner, now(), leaseUntil, settings.batchSize);
+      const claimed = await jobs.claim(this.#owner, now(), settings.leaseMs, settings.batchSize);
       result.claimed += claimed.length;
       if (claimed.length === 0) break;
       this.#deps.background.metrics.items('followups', 'claimed', claimed.length);
@@ -405,8 +404,8 @@ export class FollowupWorker {
       await this.#decide(job, lease, checkThreadState(fresh, facts, policy, later), policy, log);
       const latest = checkMailbox(await mailbox.messages(), facts, policy, later);
       await this.#decide(job, lease, latest, policy, log);
-      const leaseUntil = new Date(later.getTime() + this.#deps.settings.leaseMs).toISOString();
-      if (!(await this.#deps.jobs.renew(job.id, lease, leaseUntil))) throw new Stop('lease_lost');
+      if (!(await this.#deps.jobs.renew(job.id, lease, this.#deps.settings.leaseMs)))
+        throw new Stop('lease_lost');
 
       const outgoing = await this.#compose(job, mailbox, latest.parent!, draft, messageId, policy);
       const delivery = await this.#deliver(mailbox, outgoing, policy);

@@ -328,8 +328,7 @@ export class KyselyFollowupJobRepository implements FollowupJobRepository {
     return Number(result.numAffectedRows ?? 0);
   }
 
-  async claim(owner: string, now: string, leaseUntil: string, limit: number): Promise<FollowupJob[]> {
-    const leaseMs = Math.max(1, Date.parse(leaseUntil) - Date.parse(now));
+  async claim(owner: string, now: string, leaseMs: number, limit: number): Promise<FollowupJob[]> {
     const result = await sql<JobsTable>`
       with picked as (
         select id from followup_jobs
@@ -352,25 +351,27 @@ export class KyselyFollowupJobRepository implements FollowupJobRepository {
         from claimed c where a.job_id = c.id and a.outcome is null and a.attempt < c.attempts
       ),
       recorded as (
-        insert into followup_attempts (job_id, attempt, worker, started_at)
-        select id, attempts, ${owner}, clock_timestamp() from claimed
+        insert into followup_attempts (job_id, attempt, worker, started_at, detail)
+        select id, attempts, ${owner}, clock_timestamp(), jsonb_build_object('leaseUntil', lease_until)
+        from claimed
       )
       select * from claimed`.execute(this.#db);
     return result.rows.map(rowToJob);
   }
 
-  async renew(jobId: string, lease: Lease, leaseUntil: string): Promise<boolean> {
-    const leaseMs = Math.max(1, Date.parse(leaseUntil) - Date.now());
-    const result = await this.#db
-      .updateTable('followup_jobs')
-      .set({
-        lease_until: sql`clock_timestamp() + ${leaseMs} * interval '1 millisecond'` as never,
-        updated_at: sql`clock_timestamp()` as never,
-      })
-      .where('id', '=', jobId)
-      .where(held(lease))
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+  async renew(jobId: string, lease: Lease, leaseMs: number): Promise<boolean> {
+    // The attempt keeps its lease's end, so a takeover's delay after it can be measured.
+    const result = await sql<{ id: string }>`
+      with renewed as (
+        update followup_jobs
+        set lease_until = clock_timestamp() + ${leaseMs} * interval '1 millisecond', updated_at = clock_timestamp()
+        where id = ${jobId} and ${held(lease)}
+        returning id, attempts, lease_until
+      )
+      update followup_attempts a set detail = a.detail || jsonb_build_object('leaseUntil', r.lease_until)
+      from renewed r where a.job_id = r.id and a.attempt = r.attempts
+      returning a.job_id as id`.execute(this.#db);
+    return result.rows.length === 1;
   }
 
   async note(
@@ -559,7 +560,7 @@ export class KyselyFollowupJobRepository implements FollowupJobRepository {
   ): Promise<void> {
     await sql`
       update followup_attempts
-      set outcome = ${outcome}, detail = ${json(detail)},
+      set outcome = ${outcome}, detail = detail || ${json(detail)},
           finished_at = ${finished ? sql`clock_timestamp()` : sql`null`}
       where job_id = ${jobId} and attempt = ${lease.attempt}`.execute(trx);
   }

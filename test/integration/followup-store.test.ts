@@ -26,7 +26,6 @@ const NOW = '2026-06-03T10:00:00.000Z';
 const PAST = '2026-06-03T09:00:00.000Z';
 const FUTURE = '2026-06-04T09:00:00.000Z';
 const lease = (job: FollowupJob): Lease => ({ owner: job.leaseOwner!, attempt: job.attempts });
-const until = (ms: number) => new Date(Date.parse(NOW) + ms).toISOString();
 const delivery = (messageId: string): FollowupDelivery => ({
   mode: 'send',
   accountId: null,
@@ -56,7 +55,7 @@ describe.each(engines)('follow-up store on %s', (engine) => {
     return change!.thread;
   };
   const claimOne = async (owner = 'w1', leaseMs = 60_000) => {
-    const [job] = await jobs.claim(owner, NOW, until(leaseMs), 1);
+    const [job] = await jobs.claim(owner, NOW, leaseMs, 1);
     return job;
   };
 
@@ -173,7 +172,7 @@ describe.each(engines)('follow-up store on %s', (engine) => {
       const second = (await claimOne('w2'))!;
       expect(second).toMatchObject({ id: first.id, attempts: 2, leaseOwner: 'w2' });
       const stale = lease(first);
-      expect(await jobs.renew(first.id, stale, until(60_000))).toBe(false);
+      expect(await jobs.renew(first.id, stale, 60_000)).toBe(false);
       expect(await jobs.note(first.id, stale, { lastError: 'x' })).toBe(false);
       expect(await jobs.release(first.id, stale, NOW, 'retry', {})).toBe(false);
       expect(
@@ -181,7 +180,7 @@ describe.each(engines)('follow-up store on %s', (engine) => {
       ).toBe(null);
       expect((await jobs.finish(first.id, stale, 'sent', 'sent', {})).finished).toBe(false);
       expect(await jobs.reserveDailySlot(first.id, stale, 'u1', '2026-06-03', 10)).toBe(false);
-      expect(await jobs.renew(second.id, lease(second), until(60_000))).toBe(true);
+      expect(await jobs.renew(second.id, lease(second), 60_000)).toBe(true);
       expect((await jobs.attempts(first.id)).map((a) => [a.attempt, a.worker, a.outcome])).toEqual([
         [1, 'w1', 'abandoned'],
         [2, 'w2', null],
@@ -196,7 +195,7 @@ describe.each(engines)('follow-up store on %s', (engine) => {
       expect(await jobs.note(job.id, lease(job), { draft, capDay: '2026-06-03' })).toBe(true);
       expect(await jobs.release(job.id, lease(job), FUTURE, 'waiting', { reason: 'send_window' })).toBe(true);
       expect(await claimOne()).toBeUndefined();
-      job = (await jobs.claim('w1', FUTURE, until(60_000), 1))[0]!;
+      job = (await jobs.claim('w1', FUTURE, 60_000, 1))[0]!;
       expect(job).toMatchObject({ attempts: 2, draft, capDay: '2026-06-03', reason: 'send_window' });
       const event = await jobs.deliver(job.id, lease(job), delivery('<tt.d@x.test>'), {
         type: 'followup_sent',
@@ -221,7 +220,7 @@ describe.each(engines)('follow-up store on %s', (engine) => {
     it('counts against a daily cap, at most `cap` jobs per user and day', async () => {
       for (const id of ['a', 'b', 'c']) await thread(id);
       await jobs.materializeDue(NOW, 100);
-      const claimed = await jobs.claim('w1', NOW, until(60_000), 3);
+      const claimed = await jobs.claim('w1', NOW, 60_000, 3);
       const reserved = [];
       for (const job of claimed)
         reserved.push(await jobs.reserveDailySlot(job.id, lease(job), 'u1', '2026-06-03', 2));
@@ -246,7 +245,7 @@ describe.each(engines)('follow-up store on %s', (engine) => {
       const claimers = Array.from({ length: 10 }, async (_, w) => {
         const mine: string[] = [];
         for (;;) {
-          const batch = await jobs.claim(`w${w}`, NOW, until(60_000), 7);
+          const batch = await jobs.claim(`w${w}`, NOW, 60_000, 7);
           if (batch.length === 0) return mine;
           mine.push(...batch.map((j) => j.id));
         }
@@ -264,7 +263,7 @@ describe.each(engines)('follow-up store on %s', (engine) => {
         ),
       );
       await jobs.materializeDue(NOW, 100);
-      const claimed = await jobs.claim('w1', NOW, until(60_000), 20);
+      const claimed = await jobs.claim('w1', NOW, 60_000, 20);
       const results = await Promise.all(
         claimed.map((job) => jobs.reserveDailySlot(job.id, lease(job), 'u1', '2026-06-03', 5)),
       );
