@@ -56,6 +56,11 @@ export async function openOutput(path: string | undefined): Promise<{
   discard(): Promise<void>;
 }> {
   if (path === undefined || path === '-') {
+    // `export | head`: the reader has gone, which is not an error of the export.
+    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(0);
+      throw error;
+    });
     return { stream: process.stdout, commit: async () => {}, discard: async () => {} };
   }
   const partial = `${path}.partial`;

@@ -2,8 +2,8 @@
  * Import and export of thread records (the spec's migration guide from the old in-memory tracker, and moving data
  * between installations).
  *
- * Import streams: records are validated one at a time and written in batches of `batchSize`, so 100,000 records
- * never sit in memory together. A record that does not validate is reported with its line number and left out; the
+ * Import streams: records are validated one at a time and written in batches of `batchSize` (one batch is written
+ * while the next is validated), so 100,000 records never sit in memory together. A record that does not validate is reported with its line number and left out; the
  * rest of the file is still imported. A batch the database refuses as a whole (a lead that does not exist, an id
  * already used by another thread) is retried record by record, so only the offending records are left out, each
  * reported by line. Re-running the same file is harmless: records upsert on (user_id, thread_id), and unchanged
@@ -87,11 +87,7 @@ export async function importThreadRecords(
 
   let batch: Pending[] = [];
   let keys = new Set<string>();
-  const flush = async () => {
-    if (batch.length === 0) return;
-    const pending = batch;
-    batch = [];
-    keys = new Set();
+  const write = async (pending: Pending[]) => {
     try {
       add(await store.importThreads(pending, { dryRun }));
     } catch (error) {
@@ -111,6 +107,18 @@ export async function importThreadRecords(
       written: summary.created + summary.updated + summary.unchanged,
       rejected: summary.rejected,
     });
+  };
+  // One batch is written while the next is read and validated; writes stay one at a time, in file order.
+  let writing: Promise<void> = Promise.resolve();
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const pending = batch;
+    batch = [];
+    keys = new Set();
+    await writing;
+    writing = write(pending);
+    // A failure surfaces at the next flush, or at the end.
+    writing.catch(() => {});
   };
 
   for await (const item of source) {
@@ -134,6 +142,7 @@ export async function importThreadRecords(
     if (batch.length >= options.batchSize) await flush();
   }
   await flush();
+  await writing;
   summary.ignoredFields = [...ignored].map(([field, firstLine]) => ({ field, firstLine }));
   summary.durationMs = Math.round(performance.now() - started);
   return summary;
