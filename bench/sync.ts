@@ -13,7 +13,6 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ImapFlow } from 'imapflow';
 import pino from 'pino';
 import { loadConfig } from '../src/config.ts';
 import { type Container, createContainer } from '../src/container.ts';
@@ -26,6 +25,7 @@ import {
   startPostgres,
 } from '../test/harness/postgres.ts';
 import { buildCorpus, type Corpus, replyTo, USER } from '../test/support/mail-corpus.ts';
+import { appendToDovecot, loadIntoEmulator } from '../test/support/mail-fixtures.ts';
 import { startSmtpRelay } from '../test/support/smtp-relay.ts';
 
 const { values: args } = parseArgs({
@@ -144,13 +144,7 @@ async function gmailRow(corpus: Corpus, database: string, env: Record<string, st
   const emulator = await GmailEmulator.start(CLIENT);
   try {
     emulator.consentAs(USER);
-    for (const m of corpus.messages) {
-      emulator.deliver(USER, m.raw, {
-        labels: [m.folder === 'Sent' ? 'SENT' : 'INBOX'],
-        internalDate: m.date,
-        threadKey: String(m.thread),
-      });
-    }
+    loadIntoEmulator(emulator, corpus);
     const redirect = 'http://127.0.0.1:3000/api/v1/accounts/gmail/callback';
     const google = emulator.settings(redirect);
     return await withContainer(
@@ -183,29 +177,6 @@ async function gmailRow(corpus: Corpus, database: string, env: Record<string, st
   }
 }
 
-/** Appends the corpus over 8 connections at once (Dovecot syncs each APPEND to disk; one connection is slow). */
-async function appendCorpus(dovecot: DovecotServer, corpus: Corpus): Promise<number> {
-  const started = performance.now();
-  const lanes = 8;
-  await Promise.all(
-    Array.from({ length: lanes }, async (_, lane) => {
-      const client = new ImapFlow(dovecot.clientOptions(USER));
-      await client.connect();
-      try {
-        const sent = (await client.list()).find((b) => b.specialUse === '\\Sent')!.path;
-        for (const [i, m] of corpus.messages.entries()) {
-          if (i % lanes !== lane) continue;
-          const flags = m.folder === 'Sent' ? ['\\Seen'] : [];
-          await client.append(m.folder === 'Sent' ? sent : 'INBOX', m.raw, flags, m.date);
-        }
-      } finally {
-        await client.logout();
-      }
-    }),
-  );
-  return (performance.now() - started) / 1000;
-}
-
 async function main(): Promise<void> {
   const engines = args.engines.split(',');
   const corpus = buildCorpus({
@@ -227,7 +198,9 @@ async function main(): Promise<void> {
     }
     if (dovecotInstalled()) {
       dovecot = await startDovecot({ users: [{ user: USER, password: PASSWORD }] });
-      const seconds = await appendCorpus(dovecot, corpus);
+      const appendStarted = performance.now();
+      await appendToDovecot(dovecot, corpus, 8);
+      const seconds = (performance.now() - appendStarted) / 1000;
       console.log(`Dovecot: appended in ${seconds.toFixed(1)} s`);
     } else {
       console.log('no Dovecot (dovecot-imapd): IMAP rows skipped');

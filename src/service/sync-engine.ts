@@ -12,7 +12,6 @@
  * - Events for a message are recorded once: the event rows and the message's `announced` flag commit together;
  *   a follow-up is cancelled before that commit, so a crash in between cancels it (again) on the next run.
  */
-import { createHash } from 'node:crypto';
 import {
   DEFAULT_EMAIL_TYPE_RULES,
   type DetectionContext,
@@ -28,7 +27,7 @@ import {
 import { AppError } from '../domain/errors.ts';
 import type { SyncCursor, SyncProgress } from '../domain/mail-sync.ts';
 import { type Thread, type ThreadCreate, threadCreateSchema } from '../domain/thread.ts';
-import { type ThreadInput, threadLinks, threadMembers, threadMessages } from '../domain/threading.ts';
+import { threadLinks } from '../domain/threading.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { EventBus } from '../ports/event-bus.ts';
 import { type Logger, silentLogger } from '../ports/logger.ts';
@@ -41,6 +40,7 @@ import type {
 } from '../ports/mail-account-store.ts';
 import type { ChangePage, MailProvider } from '../ports/mail-provider.ts';
 import type { Store } from '../ports/store.ts';
+import { imapThreadGroups } from './sync-threads.ts';
 import type { ThreadTrackingService } from './thread-tracking-service.ts';
 
 export interface SyncEngineSettings {
@@ -255,51 +255,8 @@ export class SyncEngine {
     }
     for (const key of component) unplace(key);
 
-    const own = new Set([account.email.toLowerCase()]);
-    const correspondents = (items: MirrorMessage[]) => {
-      const set = new Set<string>();
-      for (const m of items) for (const a of [m.from, ...m.to, ...m.cc]) if (a && !own.has(a)) set.add(a);
-      return set;
-    };
-    const inputs: ThreadInput<MirrorMessage>[] = [];
-    for (const key of component) {
-      const m = mirror.messages.get(key);
-      if (!m) continue;
-      inputs.push({
-        item: m,
-        messageId: m.messageId,
-        inReplyTo: m.inReplyTo,
-        references: m.references,
-        subject: m.subject,
-        sentAt: m.sentAt === null ? null : Date.parse(m.sentAt),
-        receivedAt: Date.parse(m.receivedAt),
-        order: 0,
-      });
-    }
-    // Arrival order across folders: by arrival time, then folder and UID (deterministic, the same for any subset).
-    inputs.sort(
-      (a, b) =>
-        a.receivedAt - b.receivedAt ||
-        (a.item.folder < b.item.folder ? -1 : a.item.folder > b.item.folder ? 1 : 0) ||
-        (a.item.uid ?? 0) - (b.item.uid ?? 0) ||
-        (a.item.key < b.item.key ? -1 : 1),
-    );
-    inputs.forEach((input, i) => {
-      input.order = i + 1;
-    });
-    const roots = threadMessages(inputs, {
-      // One subject sent to several people stays several threads: merge by subject only when someone is shared.
-      canMerge: (a, b) => {
-        const left = correspondents(a);
-        for (const address of correspondents(b)) if (left.has(address)) return true;
-        return false;
-      },
-    });
-    const tag = account.id.replace(/-/g, '').slice(0, 8);
-    for (const root of roots) {
-      const items = threadMembers(root);
-      const anchor = root.anchor ?? `key:${items[0]!.key}`;
-      const threadId = `imap:${tag}:${createHash('sha256').update(anchor).digest('base64url').slice(0, 16)}`;
+    const present = [...component].flatMap((key) => mirror.messages.get(key) ?? []);
+    for (const [threadId, items] of imapThreadGroups(account, present)) {
       for (const m of items) place(m.key, threadId);
     }
     return changed;

@@ -21,6 +21,7 @@ import { type DovecotServer, startDovecot } from '../harness/dovecot.ts';
 import { describeWithService } from '../harness/require-services.ts';
 import { allThreads, expectEvents, expectMailbox, threadFor } from '../support/mail-assertions.ts';
 import { buildCorpus, type Corpus, replyTo, USER } from '../support/mail-corpus.ts';
+import { appendToDovecot, loadIntoEmulator } from '../support/mail-fixtures.ts';
 import { type SmtpRelay, startSmtpRelay } from '../support/smtp-relay.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -122,12 +123,7 @@ describeWithService('dovecot', 'IMAP: a killed sync resumes to the exact mailbox
     dovecot = await startDovecot({ users: [{ user: USER, password: PASSWORD }] });
     relay = await startSmtpRelay(dovecot);
     corpus = buildCorpus({ threads: 150, start: START });
-    const client = new ImapFlow(dovecot.clientOptions(USER));
-    await client.connect();
-    const sent = (await client.list()).find((b) => b.specialUse === '\\Sent')!.path;
-    for (const m of corpus.messages)
-      await client.append(m.folder === 'Sent' ? sent : 'INBOX', m.raw, [], m.date);
-    await client.logout();
+    await appendToDovecot(dovecot, corpus);
     const dir = tempDir();
     const passwordFile = join(dir, 'password');
     writeFileSync(passwordFile, `${PASSWORD}\n`);
@@ -222,13 +218,7 @@ describe('Gmail: a killed sync resumes to the exact mailbox', () => {
     emulator = await GmailEmulator.start(CLIENT);
     corpus = buildCorpus({ threads: 150, start: START });
     emulator.consentAs(USER);
-    for (const m of corpus.messages) {
-      emulator.deliver(USER, m.raw, {
-        labels: [m.folder === 'Sent' ? 'SENT' : 'INBOX'],
-        internalDate: m.date,
-        ...(m.thread >= 0 ? { threadKey: String(m.thread) } : {}),
-      });
-    }
+    loadIntoEmulator(emulator, corpus);
     const google = emulator.settings(REDIRECT);
     env = {
       DATA_DIR: join(tempDir(), 'data'),

@@ -16,6 +16,7 @@ import { credentialsContext } from '../../src/service/sync-runner.ts';
 import { GmailEmulator } from '../emulators/gmail/gmail-emulator.ts';
 import { allThreads, expectEvents, expectMailbox, threadFor } from '../support/mail-assertions.ts';
 import { buildCorpus, type Corpus, replyTo, USER } from '../support/mail-corpus.ts';
+import { loadIntoEmulator } from '../support/mail-fixtures.ts';
 import { createMailSyncApp, type MailSyncApp, TEST_TOKEN_KEY } from '../support/mail-sync-app.ts';
 
 const CLIENT = { clientId: 'client-1.apps.googleusercontent.com', clientSecret: 'client-secret-1' };
@@ -74,13 +75,7 @@ describe('Gmail sync against the Gmail API emulator', () => {
     });
     corpus = buildCorpus({ threads: 60, start: START });
     emulator.consentAs(USER);
-    for (const m of corpus.messages) {
-      emulator.deliver(USER, m.raw, {
-        labels: [m.folder === 'Sent' ? 'SENT' : 'INBOX'],
-        internalDate: m.date,
-        ...(m.thread >= 0 ? { threadKey: String(m.thread) } : {}),
-      });
-    }
+    loadIntoEmulator(emulator, corpus);
   });
   afterAll(async () => {
     await ctx?.close();

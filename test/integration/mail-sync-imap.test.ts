@@ -13,30 +13,13 @@ import { type DovecotServer, startDovecot } from '../harness/dovecot.ts';
 import { describeWithService } from '../harness/require-services.ts';
 import { allThreads, expectEvents, expectMailbox } from '../support/mail-assertions.ts';
 import { buildCorpus, type Corpus, replyTo, USER } from '../support/mail-corpus.ts';
+import { appendToDovecot } from '../support/mail-fixtures.ts';
 import { createMailSyncApp, type MailSyncApp } from '../support/mail-sync-app.ts';
 import { type SmtpRelay, startSmtpRelay } from '../support/smtp-relay.ts';
 
 const PASSWORD = 'alice-imap-password';
 const BOB = 'bob@contacts.test';
 const START = new Date(Date.now() - 20 * 86_400_000);
-
-async function appendAll(dovecot: DovecotServer, user: string, corpus: Corpus['messages']): Promise<void> {
-  const client = new ImapFlow(dovecot.clientOptions(user));
-  await client.connect();
-  try {
-    const sent = (await client.list()).find((b) => b.specialUse === '\\Sent')!.path;
-    for (const m of corpus) {
-      await client.append(
-        m.folder === 'Sent' ? sent : 'INBOX',
-        m.raw,
-        m.folder === 'Sent' ? ['\\Seen'] : [],
-        m.date,
-      );
-    }
-  } finally {
-    await client.logout();
-  }
-}
 
 describeWithService('dovecot', 'IMAP sync against Dovecot', () => {
   let dovecot: DovecotServer;
@@ -73,7 +56,7 @@ describeWithService('dovecot', 'IMAP sync against Dovecot', () => {
     relay = await startSmtpRelay(dovecot);
     ctx = await createMailSyncApp({ pageSize: 40 });
     corpus = buildCorpus({ threads: 60, start: START });
-    await appendAll(dovecot, USER, corpus.messages);
+    await appendToDovecot(dovecot, corpus);
     leadId = (await ctx.test.leads.create('me', { name: 'Eleven', email: 'C11@contacts.test' })).id;
   });
   afterAll(async () => {
