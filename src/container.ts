@@ -58,7 +58,11 @@ import {
 } from './store/followup-repository.ts';
 import { OutageJournal } from './store/journal/outage-journal.ts';
 import { KyselyStore } from './store/kysely-store.ts';
-import { KyselyMailAccountRepository, KyselyMailMirrorRepository } from './store/mail-account-repository.ts';
+import {
+  KyselyMailAccountRepository,
+  KyselyMailMirrorRepository,
+  KyselyMailThreadExistence,
+} from './store/mail-account-repository.ts';
 import { KyselyMaintenanceStore } from './store/maintenance-repository.ts';
 import { migrations } from './store/migrations/index.ts';
 import { Migrator } from './store/migrator.ts';
@@ -277,9 +281,8 @@ export async function createContainer(
         eventRetentionDays: config.EVENT_RETENTION_DAYS,
         cacheTtlSeconds: config.THREAD_CACHE_TTL,
       },
-      // Mail sync provides MailThreadExistence here once mail accounts are wired; until then the orphan step is
-      // skipped.
-      mailThreads: undefined,
+      // Threads mail sync found gone from the mailbox whose deletion did not land.
+      mailThreads: new KyselyMailThreadExistence(handle.db),
       databaseAvailable,
     });
     closers.push(() => cleanup.stop());

@@ -139,9 +139,11 @@ export class SyncRunner {
   /** The status the API shows: `syncing` while a run (of any process) holds the account. */
   statusOf(account: MailAccount): MailAccountStatus {
     if (account.status === 'needs_reconnect') return account.status;
+    // A lease held by a process of this host that is gone is not a sync in progress.
     const leased =
       account.syncLeaseUntil !== null &&
-      Date.parse(account.syncLeaseUntil) > this.#deps.clock.now().getTime();
+      Date.parse(account.syncLeaseUntil) > this.#deps.clock.now().getTime() &&
+      this.#deadOwner(account.syncOwner) === undefined;
     return this.#running.has(account.id) || leased ? 'syncing' : account.status;
   }
 

@@ -29,6 +29,7 @@ import type {
   ProjectionCommit,
 } from '../ports/mail-account-store.ts';
 import type { ChangePage } from '../ports/mail-provider.ts';
+import type { MailThreadExistence } from '../ports/maintenance.ts';
 import { parsePostgresError } from './parse-postgres-error.ts';
 import { pgTimestampToIso, rowToEvent } from './row-mapper.ts';
 import type { Database } from './schema.ts';
@@ -502,6 +503,46 @@ export class KyselyMailMirrorRepository implements MailMirrorRepository {
         .where('generation', '<>', generation)
         .execute();
       return rows.map((r) => r.provider_thread_id!);
+    });
+  }
+}
+
+/**
+ * For the automated cleanup: threads sync found gone from the mailbox (their projection is retired) whose row is
+ * still live and has not changed since (so the deletion did not land; a thread the user restored afterwards is left
+ * alone). Sync marks such threads deleted itself; this catches what an interrupted run left.
+ */
+export class KyselyMailThreadExistence implements MailThreadExistence {
+  readonly #db: Db;
+
+  constructor(db: Kysely<Database>) {
+    this.#db = db as unknown as Db;
+  }
+
+  usersWithMailbox() {
+    return guard(async () => {
+      const rows = await this.#db
+        .selectFrom('mail_accounts')
+        .select('user_id')
+        .distinct()
+        .where('status', '<>', 'needs_reconnect')
+        .orderBy('user_id')
+        .execute();
+      return rows.map((r) => r.user_id);
+    });
+  }
+
+  missingThreads(userId: string, threadIds: string[]) {
+    return guard(async () => {
+      if (threadIds.length === 0) return [];
+      const rows = await sql<{ thread_id: string }>`
+        select distinct mt.thread_id from mail_threads mt
+        join mail_accounts a on a.id = mt.account_id
+        join thread_tracking t on t.user_id = a.user_id and t.thread_id = mt.thread_id
+        where a.user_id = ${userId} and mt.thread_id = any(${threadIds}::text[]) and mt.retired
+          and t.status is distinct from 'deleted' and t.updated_at < mt.updated_at
+        order by mt.thread_id`.execute(this.#db);
+      return rows.rows.map((r) => r.thread_id);
     });
   }
 }

@@ -34,6 +34,7 @@ export interface MailSyncAppOptions {
   initialDays?: number;
   runner?: Partial<SyncRunnerSettings>;
   rules?: EmailTypeRule[];
+  databaseAvailable?: () => boolean;
 }
 
 export interface MailSyncApp {
@@ -89,7 +90,7 @@ export async function createMailSyncApp(options: MailSyncAppOptions = {}): Promi
     jobs,
     clock,
     logger: silentLogger,
-    databaseAvailable: () => true,
+    databaseAvailable: options.databaseAvailable ?? (() => true),
     settings: { intervalMs: 0, maxParallel: 2, leaseMs: 60_000, maxInlineWaitMs: 5_000, ...options.runner },
   });
   const service = new SyncAccountService({
