@@ -4,9 +4,11 @@
  * cancelled), an auto-reply and a bounce (events, not replies), an expunge, a UIDVALIDITY change, mail sent through
  * SMTP with a system Message-ID (appended to Sent, recognised on the next sync), drafts and Message-ID search.
  */
+import { Writable } from 'node:stream';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemMessageId } from '../../src/domain/detection.ts';
+import { createLogger } from '../../src/logger.ts';
 import { ImapProvider } from '../../src/mail/imap/imap-provider.ts';
 import { systemClock } from '../../src/ports/clock.ts';
 import { type DovecotServer, startDovecot } from '../harness/dovecot.ts';
@@ -28,6 +30,7 @@ describeWithService('dovecot', 'IMAP sync against Dovecot', () => {
   let corpus: Corpus;
   let accountId: string;
   let leadId: string;
+  const logs: string[] = [];
 
   const servers = () => ({
     imapHost: '127.0.0.1',
@@ -54,7 +57,19 @@ describeWithService('dovecot', 'IMAP sync against Dovecot', () => {
       ],
     });
     relay = await startSmtpRelay(dovecot);
-    ctx = await createMailSyncApp({ pageSize: 40 });
+    ctx = await createMailSyncApp({
+      pageSize: 40,
+      logger: createLogger({
+        level: 'debug',
+        format: 'json',
+        destination: new Writable({
+          write(chunk, _encoding, done) {
+            logs.push(String(chunk));
+            done();
+          },
+        }),
+      }),
+    });
     corpus = buildCorpus({ threads: 60, start: START });
     await appendToDovecot(dovecot, corpus);
     leadId = (await ctx.test.leads.create('me', { name: 'Eleven', email: 'C11@contacts.test' })).id;
@@ -88,6 +103,21 @@ describeWithService('dovecot', 'IMAP sync against Dovecot', () => {
       });
       expect(res.statusCode).toBe(503);
       expect(res.json()).toMatchObject({ code: 'MAIL_TEMPORARY', errors: [{ path: 'smtpHost' }] });
+    });
+
+    it('is in the OpenAPI document', async () => {
+      const paths = Object.keys(
+        (await ctx.app.inject({ method: 'GET', url: '/api/openapi.json' })).json().paths,
+      );
+      expect(paths).toEqual(
+        expect.arrayContaining([
+          '/api/v1/accounts',
+          '/api/v1/accounts/imap',
+          '/api/v1/accounts/gmail/connect',
+          '/api/v1/accounts/gmail/callback',
+          '/api/v1/accounts/{accountId}/sync',
+        ]),
+      );
     });
 
     it('adds it: 201, never showing the password; the credentials are sealed at rest', async () => {
@@ -324,6 +354,14 @@ describeWithService('dovecot', 'IMAP sync against Dovecot', () => {
         messageCount: 1,
         participants: ['dana@contacts.test'],
       });
+    });
+  });
+
+  describe('logs', () => {
+    it('were written, and never hold the password', () => {
+      expect(logs.length).toBeGreaterThan(10);
+      expect(logs.some((line) => line.includes('"job":"sync"'))).toBe(true);
+      expect(logs.join('\n')).not.toContain(PASSWORD);
     });
   });
 

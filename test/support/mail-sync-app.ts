@@ -4,6 +4,7 @@
  * the accounts service and a Fastify app with the accounts routes (used through app.inject()).
  */
 import type { FastifyInstance } from 'fastify';
+import type { Logger as PinoLogger } from 'pino';
 import { buildApp } from '../../src/api/build-app.ts';
 import { mailAccountPublicRoutes, mailAccountRoutes } from '../../src/api/routes/accounts.ts';
 import type { EmailTypeRule } from '../../src/domain/detection.ts';
@@ -35,6 +36,8 @@ export interface MailSyncAppOptions {
   runner?: Partial<SyncRunnerSettings>;
   rules?: EmailTypeRule[];
   databaseAvailable?: () => boolean;
+  /** A pino logger for the app and the runner (default: silent). */
+  logger?: PinoLogger;
 }
 
 export interface MailSyncApp {
@@ -81,7 +84,7 @@ export async function createMailSyncApp(options: MailSyncAppOptions = {}): Promi
       ...(options.rules ? { rules: options.rules } : {}),
     },
   });
-  const jobs = new Jobs({ logger: silentLogger, clock });
+  const jobs = new Jobs({ logger: options.logger ?? silentLogger, clock });
   const runner = new SyncRunner({
     accounts,
     engine,
@@ -89,7 +92,7 @@ export async function createMailSyncApp(options: MailSyncAppOptions = {}): Promi
     secrets,
     jobs,
     clock,
-    logger: silentLogger,
+    logger: options.logger ?? silentLogger,
     databaseAvailable: options.databaseAvailable ?? (() => true),
     settings: { intervalMs: 0, maxParallel: 2, leaseMs: 60_000, maxInlineWaitMs: 5_000, ...options.runner },
   });
@@ -106,6 +109,7 @@ export async function createMailSyncApp(options: MailSyncAppOptions = {}): Promi
     leads: test.leads,
     health: test.health,
     authenticator: test.authenticator,
+    ...(options.logger ? { logger: options.logger } : {}),
     apiPlugins: [mailAccountRoutes(service)],
     publicApiPlugins: [mailAccountPublicRoutes(service)],
   });
