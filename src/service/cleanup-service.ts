@@ -185,6 +185,7 @@ export class CleanupService {
     const { mailThreads, maintenance, jobs } = this.#deps;
     if (!mailThreads) return { skipped: 'no mail account is configured' };
     const users = await mailThreads.usersWithMailbox();
+    if (users.length === 0) return { skipped: 'no mail account is configured' };
     let checked = 0;
     let marked = 0;
     const missing: string[] = [];

@@ -184,6 +184,12 @@ describe.each(engines)('cleanup on %s', (engine) => {
     };
     const dry = await cleanupWith({}, mailbox).runOnce({ trigger: 'manual', dryRun: true });
     expect(dry?.steps.orphanedThreads).toEqual({ users: 2, checked: 149, wouldMark: 2 });
+    // Mail sync is there but no mailbox is connected: nothing to ask.
+    const none = await cleanupWith({}, { ...mailbox, usersWithMailbox: async () => [] }).runOnce({
+      trigger: 'manual',
+      dryRun: true,
+    });
+    expect(none?.steps.orphanedThreads).toEqual({ skipped: 'no mail account is configured' });
     expect(await statusOf('m007')).toBe('active');
 
     asked.length = 0;
