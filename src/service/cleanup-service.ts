@@ -18,6 +18,7 @@ import type { Logger } from '../ports/logger.ts';
 import type {
   MailThreadExistence,
   MaintenanceRun,
+  MaintenanceStatus,
   MaintenanceStore,
   MaintenanceTrigger,
 } from '../ports/maintenance.ts';
@@ -66,6 +67,13 @@ export interface CleanupReport {
   steps: Record<string, StepResult>;
 }
 
+/** A run that recorded failed steps: the job counts as failed, the caller still gets the report. */
+class StepsFailed extends Error {
+  constructor(readonly report: CleanupReport) {
+    super(report.run.error ?? 'a cleanup step failed');
+  }
+}
+
 export class CleanupService {
   readonly #deps: CleanupDeps;
   #stopping = false;
@@ -96,40 +104,48 @@ export class CleanupService {
       ...(options.notStartedSince === undefined ? {} : { notStartedSince: options.notStartedSince }),
     });
     if (!run) return undefined;
-    return jobs.run(
-      CLEANUP_KIND,
-      { maintenanceRunId: run.id, trigger: options.trigger, dryRun },
-      async ({ log }) => {
-        const steps: Record<string, StepResult> = {};
-        const failures: string[] = [];
-        const step = async (name: string, work: () => Promise<StepResult>) => {
-          if (this.#stopping) {
-            steps[name] = { skipped: 'shutting down' };
-            return;
-          }
-          try {
-            steps[name] = await work();
-          } catch (error) {
-            const message = (error as Error).message;
-            steps[name] = { error: message };
-            failures.push(`${name}: ${message}`);
-            log.error({ err: error, step: name }, 'cleanup step failed');
-          }
-        };
-        await step('orphanedThreads', () => this.#markOrphans(dryRun));
-        await step('purgedThreads', () => this.#purgeDeleted(dryRun));
-        await step('expiredIdempotencyKeys', () => this.#purgeIdempotencyKeys(dryRun));
-        await step('prunedEvents', () => this.#pruneEvents(dryRun));
-        const status = this.#stopping ? 'interrupted' : failures.length > 0 ? 'failed' : 'succeeded';
-        await maintenance.finishRun(run.id, {
-          status,
-          result: steps,
-          ...(failures.length > 0 ? { error: failures.join('; ') } : {}),
-        });
-        log.info({ status, steps }, dryRun ? 'cleanup dry run finished' : 'cleanup finished');
-        return { run: { ...run, status, result: steps }, steps };
-      },
-    );
+    try {
+      return await jobs.run(
+        CLEANUP_KIND,
+        { maintenanceRunId: run.id, trigger: options.trigger, dryRun },
+        async ({ log }) => {
+          const steps: Record<string, StepResult> = {};
+          const failures: string[] = [];
+          const step = async (name: string, work: () => Promise<StepResult>) => {
+            if (this.#stopping) {
+              steps[name] = { skipped: 'shutting down' };
+              return;
+            }
+            try {
+              steps[name] = await work();
+            } catch (error) {
+              const message = (error as Error).message;
+              steps[name] = { error: message };
+              failures.push(`${name}: ${message}`);
+              log.error({ err: error, step: name }, 'cleanup step failed');
+            }
+          };
+          await step('orphanedThreads', () => this.#markOrphans(dryRun));
+          await step('purgedThreads', () => this.#purgeDeleted(dryRun));
+          await step('expiredIdempotencyKeys', () => this.#purgeIdempotencyKeys(dryRun));
+          await step('prunedEvents', () => this.#pruneEvents(dryRun));
+          const status: MaintenanceStatus = this.#stopping
+            ? 'interrupted'
+            : failures.length > 0
+              ? 'failed'
+              : 'succeeded';
+          const error = failures.length > 0 ? failures.join('; ') : null;
+          await maintenance.finishRun(run.id, { status, result: steps, ...(error ? { error } : {}) });
+          log.info({ status, steps }, dryRun ? 'cleanup dry run finished' : 'cleanup finished');
+          const report: CleanupReport = { run: { ...run, status, result: steps, error }, steps };
+          if (error) throw new StepsFailed(report);
+          return report;
+        },
+      );
+    } catch (error) {
+      if (error instanceof StepsFailed) return error.report;
+      throw error;
+    }
   }
 
   /**
@@ -146,7 +162,11 @@ export class CleanupService {
       try {
         if (this.#deps.databaseAvailable?.() ?? true) {
           const notStartedSince = new Date(this.#deps.clock.now().getTime() - intervalMs).toISOString();
-          await this.runOnce({ trigger: 'schedule', notStartedSince });
+          const report = await this.runOnce({ trigger: 'schedule', notStartedSince });
+          if (report?.run.error) {
+            this.#loop?.tick({ error: report.run.error });
+            return;
+          }
         }
         this.#loop?.tick();
       } catch (error) {

@@ -9,6 +9,7 @@ import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ThreadEvent } from '../../src/domain/thread.ts';
 import type { Clock } from '../../src/ports/clock.ts';
+import { noopJobMetrics } from '../../src/ports/job-metrics.ts';
 import type { MailThreadExistence } from '../../src/ports/maintenance.ts';
 import { CleanupService, type CleanupSettings } from '../../src/service/cleanup-service.ts';
 import { Jobs } from '../../src/service/job-runs.ts';
@@ -220,8 +221,15 @@ describe.each(engines)('cleanup on %s', (engine) => {
         throw new Error('the mailbox did not answer');
       },
     };
-    const report = await cleanupWith({}, mailbox).runOnce({ trigger: 'manual' });
+    const outcomes: string[] = [];
+    const jobs = new Jobs({
+      logger: silent(),
+      metrics: { ...noopJobMetrics, runFinished: (job, outcome) => void outcomes.push(`${job} ${outcome}`) },
+    });
+    const report = await cleanupWith({}, mailbox, jobs).runOnce({ trigger: 'manual' });
     expect(report?.run.status).toBe('failed');
+    // The job counts as failed (alerts and the last-success gauge), though the caller gets the whole report.
+    expect(outcomes).toEqual(['cleanup failure']);
     expect(report?.steps.orphanedThreads).toEqual({ error: 'the mailbox did not answer' });
     expect(report?.steps.purgedThreads).toMatchObject({ purged: 1 });
     expect((await runs())[0]).toMatchObject({
@@ -291,7 +299,7 @@ describe.each(engines)('cleanup on %s', (engine) => {
     const jobs = new Jobs({ logger: silent() });
     const service = cleanupWith({}, undefined, jobs);
     service.schedule(300);
-    await waitFor(async () => (await runs()).length >= 1);
+    await waitFor(async () => (await runs()).some((r) => r.status !== 'running'));
     expect((await runs())[0]).toMatchObject({ trigger: 'schedule', status: 'succeeded' });
     await waitFor(async () => (jobs.loops.snapshot()[0]?.ticks ?? 0) >= 2);
     expect(jobs.loops.snapshot()[0]).toMatchObject({ name: 'cleanup', status: 'ok' });
