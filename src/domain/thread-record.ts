@@ -9,43 +9,29 @@
 import { z } from 'zod';
 import {
   EMAIL_TYPES,
-  type EmailType,
   emailAddress,
   isStorableDateTime,
   safeText,
   THREAD_STATUSES,
-  type ThreadStatus,
+  type Thread,
   threadIdSchema,
   userIdSchema,
   uuidSchema,
 } from './thread.ts';
 
-export interface ThreadRecord {
-  id: string;
-  userId: string;
-  threadId: string;
-  leadId: string | null;
-  tracked: boolean;
-  hidden: boolean;
-  systemGenerated: boolean;
-  emailType: EmailType | null;
-  status: ThreadStatus | null;
-  subject: string | null;
-  participants: string[] | null;
-  messageCount: number | null;
-  lastActivity: string | null;
-  aiGenerated: boolean | null;
-  followupScheduled: boolean | null;
-  followupScheduledAt: string | null;
-  followupCount: number | null;
-  openRate: number | null;
-  replyRate: number | null;
-  responseTimeHours: number | null;
-  createdAt: string | null;
-  updatedAt: string | null;
-  hiddenAt: string | null;
-  archivedAt: string | null;
-}
+/** Columns the table allows to be NULL that the Thread type fills with a default. */
+type NullableInTable =
+  | 'status'
+  | 'participants'
+  | 'messageCount'
+  | 'aiGenerated'
+  | 'followupScheduled'
+  | 'followupCount'
+  | 'createdAt'
+  | 'updatedAt';
+
+/** A thread as stored: the Thread type, but NULL where the table has NULL. */
+export type ThreadRecord = Omit<Thread, NullableInTable> & { [K in NullableInTable]: Thread[K] | null };
 
 export type ThreadRecordField = keyof ThreadRecord;
 

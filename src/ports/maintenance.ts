@@ -27,19 +27,21 @@ export interface PurgedThread {
   event: ThreadEvent;
 }
 
+export interface StartRun {
+  kind: string;
+  trigger: MaintenanceTrigger;
+  dryRun: boolean;
+  staleAfterMs: number;
+  notStartedSince?: string;
+}
+
 export interface MaintenanceStore {
   /**
    * Records a new run as `running`, unless another run of `kind` is running (started within `staleAfterMs`; an
    * older one is taken for abandoned and marked failed) or, when `notStartedSince` is given, one started after it
    * (another instance just did the work). Serialized across instances by an advisory lock.
    */
-  startRun(run: {
-    kind: string;
-    trigger: MaintenanceTrigger;
-    dryRun: boolean;
-    staleAfterMs: number;
-    notStartedSince?: string;
-  }): Promise<MaintenanceRun | undefined>;
+  startRun(run: StartRun): Promise<MaintenanceRun | undefined>;
   finishRun(
     id: string,
     outcome: { status: MaintenanceStatus; result: object; error?: string },

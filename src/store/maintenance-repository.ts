@@ -10,6 +10,7 @@ import type {
   MaintenanceStore,
   MaintenanceTrigger,
   PurgedThread,
+  StartRun,
 } from '../ports/maintenance.ts';
 import { pgTimestampToIso, rowToEvent } from './row-mapper.ts';
 import type { Database } from './schema.ts';
@@ -54,13 +55,7 @@ export class KyselyMaintenanceStore implements MaintenanceStore {
     this.#db = db as unknown as Db;
   }
 
-  startRun(run: {
-    kind: string;
-    trigger: MaintenanceTrigger;
-    dryRun: boolean;
-    staleAfterMs: number;
-    notStartedSince?: string;
-  }): Promise<MaintenanceRun | undefined> {
+  startRun(run: StartRun): Promise<MaintenanceRun | undefined> {
     return this.#db.transaction().execute(async (trx) => {
       await sql`select pg_advisory_xact_lock(${sql.lit(MAINTENANCE_LOCK_KEY)})`.execute(trx);
       const staleBefore = sql<string>`now() - make_interval(secs => ${run.staleAfterMs / 1000})`;
