@@ -138,7 +138,6 @@ const baseSchema = z.object({
   FOLLOWUP_WORKER: bool.default(true),
   FOLLOWUP_POLL_INTERVAL_MS: int(50, 3_600_000).default(30_000),
   FOLLOWUP_LEASE_S: int(1, 3600).default(300),
-  FOLLOWUP_BATCH_SIZE: int(1, 500).default(20),
   FOLLOWUP_CONCURRENCY: int(1, 100).default(4),
   FOLLOWUP_MAX_ATTEMPTS: int(1, 100).default(8),
   OPENAI_API_KEY: optionalString,

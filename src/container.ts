@@ -646,7 +646,6 @@ function createFollowups(
     settings: {
       intervalMs: config.FOLLOWUP_POLL_INTERVAL_MS,
       leaseMs: config.FOLLOWUP_LEASE_S * 1000,
-      batchSize: config.FOLLOWUP_BATCH_SIZE,
       concurrency: config.FOLLOWUP_CONCURRENCY,
       maxAttempts: config.FOLLOWUP_MAX_ATTEMPTS,
       planLimit: 100,

@@ -5,8 +5,8 @@
  *   Gmail thread id (the thread id itself); an IMAP thread by the Message-IDs of its messages in the account's
  *   mirror, grouped into threads exactly as SyncEngine groups them (the index is rebuilt when the mirror's version
  *   moves; a test keeps both groupings equal).
- * - One provider per account, kept open between jobs; its calls are made one at a time (an IMAP connection has one
- *   selected folder, and two jobs must not select folders under each other).
+ * - One provider per account, kept open between jobs. IMAP calls are made one at a time (a connection has one
+ *   selected folder, and two jobs must not select folders under each other); Gmail calls run side by side.
  * - The thread's messages are classified with the same detection rules as sync (auto-replies and bounces apart).
  */
 import { createHash } from 'node:crypto';
@@ -138,6 +138,8 @@ export class AccountMailboxes implements FollowupMailboxes {
     }
     const opened = this.#provider(account);
     const call = <T>(work: (p: MailProvider) => Promise<T>): Promise<T> => {
+      // Gmail's API takes concurrent calls; an IMAP connection has one selected folder, so its calls queue.
+      if (account.provider === 'gmail') return work(opened.provider);
       const result = opened.queue.then(() => work(opened.provider));
       opened.queue = result.catch(() => undefined);
       return result;

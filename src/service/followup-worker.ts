@@ -63,8 +63,6 @@ export interface FollowupWorkerSettings {
   intervalMs: number;
   /** How long a claim holds a job without renewal. */
   leaseMs: number;
-  /** Jobs claimed per poll. */
-  batchSize: number;
   /** Jobs acted on at once. */
   concurrency: number;
   /** Failed attempts after which a job fails for good. */
@@ -119,6 +117,8 @@ class Stop extends Error {
 }
 
 const RETRY_BASE_MS = 30_000;
+const MATERIALIZE_LIMIT = 1000;
+const MATERIALIZE_EVERY = 50;
 const RETRY_MAX_MS = 3_600_000;
 const SERVICE_HASH = 'followup-worker';
 
@@ -167,7 +167,7 @@ export class FollowupWorker {
     this.#timer.unref();
   }
 
-  /** Stops polling and waits for the jobs in hand; jobs claimed and not started are released at once. */
+  /** Stops polling and waits for the jobs in hand (no lane claims another). */
   async stop(): Promise<void> {
     this.#stopping = true;
     if (this.#timer) clearTimeout(this.#timer);
@@ -194,43 +194,29 @@ export class FollowupWorker {
     this.#paused = false;
     result.planned = await this.#plan();
     const now = () => clock.now().toISOString();
-    await jobs.materializeDue(now(), 1000);
+    await jobs.materializeDue(now(), MATERIALIZE_LIMIT);
     this.#deps.background.metrics.followupQueueDepth(await jobs.depth(now()));
-    for (;;) {
-      if (this.#stopping || !databaseAvailable()) break;
-      const claimed = await jobs.claim(this.#owner, now(), settings.leaseMs, settings.batchSize);
-      result.claimed += claimed.length;
-      if (claimed.length === 0) break;
-      this.#deps.background.metrics.items('followups', 'claimed', claimed.length);
-      await this.#pool(claimed, async (job) => {
+    // Each lane claims one job at a time and acts on it at once: nothing claimed waits in a queue while its lease
+    // runs, and a job left by a dead worker is taken over at the next claim of any lane once its lease ends.
+    let claimsSinceMaterialize = 0;
+    const lane = async () => {
+      while (!this.#stopping && databaseAvailable()) {
+        const [job] = await jobs.claim(this.#owner, now(), settings.leaseMs, 1);
+        if (!job) return;
+        result.claimed++;
+        this.#deps.background.metrics.items('followups', 'claimed', 1);
         const outcome = await this.#run(job);
         result.outcomes[outcome] = (result.outcomes[outcome] ?? 0) + 1;
-      });
-      if (claimed.length < settings.batchSize) break;
-      await jobs.materializeDue(now(), 1000);
-    }
+        // Schedules that fell due meanwhile (or whose job just closed) get their jobs on the way.
+        if (++claimsSinceMaterialize >= MATERIALIZE_EVERY) {
+          claimsSinceMaterialize = 0;
+          await jobs.materializeDue(now(), MATERIALIZE_LIMIT);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: settings.concurrency }, lane));
     this.#loop?.tick();
     return result;
-  }
-
-  /** Processes jobs `concurrency` at a time; once stopping, the jobs not started are released at once. */
-  async #pool(claimed: FollowupJob[], work: (job: FollowupJob) => Promise<void>): Promise<void> {
-    const queue = [...claimed];
-    const lanes = Array.from(
-      { length: Math.min(this.#deps.settings.concurrency, queue.length) },
-      async () => {
-        for (let job = queue.shift(); job; job = queue.shift()) {
-          if (this.#stopping) {
-            await this.#deps.jobs
-              .release(job.id, leaseOf(job), job.notBefore, 'retry', { reason: 'worker_stopped' })
-              .catch(() => false);
-            continue;
-          }
-          await work(job);
-        }
-      },
-    );
-    await Promise.all(lanes);
   }
 
   // ---------------------------------------------------------------------------------------------------------

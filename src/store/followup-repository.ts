@@ -404,6 +404,7 @@ export class KyselyFollowupJobRepository implements FollowupJobRepository {
     detail: Record<string, unknown>,
   ): Promise<boolean> {
     return this.#db.transaction().execute(async (trx) => {
+      await this.#giveBackSlot(trx, jobId, lease);
       const result = await trx
         .updateTable('followup_jobs')
         .set({
@@ -411,6 +412,7 @@ export class KyselyFollowupJobRepository implements FollowupJobRepository {
           not_before: notBefore,
           lease_owner: null,
           lease_until: null,
+          cap_day: null,
           reason: typeof detail.reason === 'string' ? detail.reason : null,
           updated_at: sql`clock_timestamp()` as never,
         })
@@ -473,10 +475,13 @@ export class KyselyFollowupJobRepository implements FollowupJobRepository {
     event?: JobEvent,
   ): Promise<{ finished: boolean; event: ThreadEvent | null }> {
     return this.#db.transaction().execute(async (trx) => {
+      const delivered = status === 'sent' || status === 'drafted';
+      if (!delivered) await this.#giveBackSlot(trx, jobId, lease);
       const row = await trx
         .updateTable('followup_jobs')
         .set({
           status,
+          ...(delivered ? {} : { cap_day: null }),
           lease_owner: null,
           lease_until: null,
           reason: typeof detail.reason === 'string' ? detail.reason : null,
@@ -501,26 +506,24 @@ export class KyselyFollowupJobRepository implements FollowupJobRepository {
     dayKey: string,
     cap: number,
   ): Promise<boolean> {
-    return this.#db.transaction().execute(async (trx) => {
-      // One reservation at a time per user, across processes, without a row that must exist.
-      await sql`select pg_advisory_xact_lock(hashtext(${`followup-cap:${userId}`}))`.execute(trx);
-      const { count } = await trx
-        .selectFrom('followup_jobs')
-        .select(sql<string>`count(*)`.as('count'))
-        .where('user_id', '=', userId)
-        .where('cap_day', '=', dayKey)
-        .where('id', '<>', jobId)
-        .where('status', 'in', ['running', 'sent', 'drafted'])
-        .executeTakeFirstOrThrow();
-      if (Number(count) >= cap) return false;
-      const result = await trx
-        .updateTable('followup_jobs')
-        .set({ cap_day: dayKey })
-        .where('id', '=', jobId)
-        .where(held(lease))
-        .executeTakeFirst();
-      return Number(result.numUpdatedRows) === 1;
-    });
+    // One statement: the counter row is incremented only below the cap, under its row lock (concurrent
+    // reservations wait for each other only that long); a job already counted for that day is not counted again.
+    const result = await sql<{ id: string }>`
+      with job as (
+        select id, cap_day from followup_jobs where id = ${jobId} and ${held(lease)}
+      ),
+      counted as (
+        insert into followup_daily_counts (user_id, day, count)
+        select ${userId}, ${dayKey}::date, 1 from job where job.cap_day is distinct from ${dayKey}::date
+        on conflict (user_id, day) do update set count = followup_daily_counts.count + 1
+          where followup_daily_counts.count < ${cap}
+        returning 1
+      )
+      update followup_jobs j set cap_day = ${dayKey}::date
+      from job
+      where j.id = job.id and (job.cap_day = ${dayKey}::date or exists (select 1 from counted))
+      returning j.id`.execute(this.#db);
+    return result.rows.length === 1;
   }
 
   async depth(now: string): Promise<number> {
@@ -548,6 +551,17 @@ export class KyselyFollowupJobRepository implements FollowupJobRepository {
       this.#db,
     );
     return rows.rows.map((r) => ({ ...r, detail: jsonValue<Record<string, unknown>>(r.detail) }));
+  }
+
+  /** A follow-up that was counted against a day and did not go out gives its slot back. */
+  async #giveBackSlot(trx: Transaction<FollowupDatabase>, jobId: string, lease: Lease): Promise<void> {
+    await sql`
+      with job as (
+        select user_id, cap_day from followup_jobs
+        where id = ${jobId} and ${held(lease)} and cap_day is not null and delivered_at is null
+      )
+      update followup_daily_counts c set count = greatest(c.count - 1, 0)
+      from job where c.user_id = job.user_id and c.day = job.cap_day`.execute(trx);
   }
 
   async #endAttempt(

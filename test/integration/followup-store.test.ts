@@ -78,7 +78,8 @@ describe.each(engines)('follow-up store on %s', (engine) => {
   });
   beforeEach(async () => {
     await sql`truncate thread_tracking, thread_events, followup_jobs, followup_attempts, followup_plans,
-      followup_policies, followup_templates, open_tracking_pixels, open_tracking_loads`.execute(handle.db);
+      followup_policies, followup_templates, open_tracking_pixels, open_tracking_loads,
+      followup_daily_counts`.execute(handle.db);
   });
 
   describe('jobs', () => {
@@ -196,7 +197,8 @@ describe.each(engines)('follow-up store on %s', (engine) => {
       expect(await jobs.release(job.id, lease(job), FUTURE, 'waiting', { reason: 'send_window' })).toBe(true);
       expect(await claimOne()).toBeUndefined();
       job = (await jobs.claim('w1', FUTURE, 60_000, 1))[0]!;
-      expect(job).toMatchObject({ attempts: 2, draft, capDay: '2026-06-03', reason: 'send_window' });
+      // The draft stays; a job put back gives up its place in the day's count.
+      expect(job).toMatchObject({ attempts: 2, draft, capDay: null, reason: 'send_window' });
       const event = await jobs.deliver(job.id, lease(job), delivery('<tt.d@x.test>'), {
         type: 'followup_sent',
         data: { step: 1 },
@@ -232,6 +234,17 @@ describe.each(engines)('follow-up store on %s', (engine) => {
       expect(await jobs.reserveDailySlot(claimed[2]!.id, lease(claimed[2]!), 'u1', '2026-06-04', 2)).toBe(
         true,
       );
+      // A follow-up that does not go out after all gives its slot back.
+      await jobs.finish(claimed[1]!.id, lease(claimed[1]!), 'skipped', 'skipped', { reason: 'reply' });
+      expect(await jobs.reserveDailySlot(claimed[2]!.id, lease(claimed[2]!), 'u1', '2026-06-03', 2)).toBe(
+        true,
+      );
+      const { rows } = await sql<{ day: string; count: number }>`
+        select day::text as day, count from followup_daily_counts order by day`.execute(handle.db);
+      expect(rows).toEqual([
+        { day: '2026-06-03', count: 2 },
+        { day: '2026-06-04', count: 1 },
+      ]);
     });
 
     it.runIf(engine === 'postgres')('hands disjoint jobs to concurrent claimers (SKIP LOCKED)', async () => {

@@ -54,6 +54,7 @@ describe.each(engines)('migrations on %s', (engine) => {
     expect(up.tables).toEqual([
       'active_threads',
       'followup_attempts',
+      'followup_daily_counts',
       'followup_jobs',
       'followup_plans',
       'followup_policies',

@@ -156,7 +156,6 @@ export async function createFollowupHarness(options: FollowupHarnessOptions): Pr
       settings: {
         intervalMs: 100,
         leaseMs: 30_000,
-        batchSize: 20,
         concurrency: 4,
         maxAttempts: 5,
         planLimit: 100,
