@@ -210,7 +210,13 @@ export class SyncRunner {
 
   #start(account: MailAccount, hooks: SyncHooks): Promise<SyncOutcome> {
     const abort = new AbortController();
-    const promise = this.#run(account, hooks, abort.signal).finally(() => this.#running.delete(account.id));
+    // A run never rejects: whatever escapes it (the database gone while taking the lease) becomes its outcome.
+    const promise = this.#run(account, hooks, abort.signal)
+      .catch((error: unknown) => {
+        this.#deps.logger.warn({ err: error, account: account.id }, 'mail sync could not run');
+        return this.#outcome(error);
+      })
+      .finally(() => this.#running.delete(account.id));
     this.#running.set(account.id, { promise, abort });
     return promise;
   }
@@ -397,6 +403,7 @@ export class SyncRunner {
       .update(account.id, {
         lastError: message,
         lastErrorCode: code,
+        progress: null,
         ...(status ? { status } : {}),
         ...(throttledUntil !== undefined ? { throttledUntil } : {}),
       })
