@@ -16,6 +16,7 @@ import { createCache } from './cache/create-cache.ts';
 import { TieredCache } from './cache/tiered-cache.ts';
 import type { Config } from './config.ts';
 import { LocalEventBus } from './events/local-event-bus.ts';
+import { RedisEventBus } from './events/redis-event-bus.ts';
 import { createLogger } from './logger.ts';
 import { GmailPushVerifier } from './mail/gmail/gmail-push.ts';
 import { DefaultMailConnector } from './mail/mail-connector.ts';
@@ -36,7 +37,7 @@ import { CleanupService } from './service/cleanup-service.ts';
 import { AccountMailboxes } from './service/followup-mailboxes.ts';
 import { FollowupService } from './service/followup-service.ts';
 import { FollowupWorker } from './service/followup-worker.ts';
-import { cacheCheck, databaseCheck, HealthService } from './service/health-service.ts';
+import { cacheCheck, databaseCheck, HealthService, replicasCheck } from './service/health-service.ts';
 import { backgroundCheck } from './service/job-loops.ts';
 import { currentJobLogger, Jobs } from './service/job-runs.ts';
 import { LeadService } from './service/lead-service.ts';
@@ -67,9 +68,11 @@ import { KyselyMaintenanceStore } from './store/maintenance-repository.ts';
 import { migrations } from './store/migrations/index.ts';
 import { Migrator } from './store/migrator.ts';
 import { parsePostgresError } from './store/parse-postgres-error.ts';
+import { ReplicaRoutingStore } from './store/replica-router.ts';
 import { ResilientStore } from './store/resilient-store.ts';
 import { KyselyThreadExporter } from './store/thread-export.ts';
 import { KyselyThreadImporter } from './store/thread-import.ts';
+import { primaryInsertLsn, replicaReplayLsn } from './store/wal-position.ts';
 
 export interface Container {
   config: Readonly<Config>;
@@ -143,7 +146,7 @@ export async function createContainer(
     };
     const baseStore = new KyselyStore(handle);
     let onDatabaseBack: () => void = () => {};
-    const store =
+    const primaryStore =
       handle.heartbeat === undefined
         ? baseStore
         : new ResilientStore(baseStore, {
@@ -163,18 +166,23 @@ export async function createContainer(
             },
             logger,
           });
+    // Reads on replicas when configured (read-your-writes for the writing user), everything else on the primary.
+    const store: Store = config.DATABASE_READ_URL
+      ? await withReplicas(primaryStore, handle, config.DATABASE_READ_URL, config, logger)
+      : primaryStore;
     closers.push(() => store.close());
     try {
       await migrate();
     } catch (error) {
-      if (!(store instanceof ResilientStore) || !isDatabaseUnavailable(parsePostgresError(error)))
+      if (!(primaryStore instanceof ResilientStore) || !isDatabaseUnavailable(parsePostgresError(error)))
         throw error;
       // Start without the database: reads come from the cache, writes are queued, and migrations run as soon
       // as it answers.
       logger.error({ err: error }, 'the database is unavailable at start-up; starting degraded');
-      store.breaker.trip();
+      primaryStore.breaker.trip();
     }
-    const databaseAvailable = () => !(store instanceof ResilientStore) || (store.available && migrated);
+    const databaseAvailable = () =>
+      !(primaryStore instanceof ResilientStore) || (primaryStore.available && migrated);
     const writesQueued =
       (config.DB_OUTAGE_WRITES ?? (config.database.engine === 'postgres' ? 'journal' : 'reject')) ===
       'journal';
@@ -209,7 +217,11 @@ export async function createContainer(
       logger,
     });
     closers.push(() => cache.close());
-    const events = new LocalEventBus((error) => logger.error({ err: error }, 'event listener failed'));
+    const onEventError = (error: unknown) => logger.error({ err: error }, 'event listener failed');
+    // With Redis, events reach the live feeds of every instance; without, only this one's.
+    const events = config.REDIS_URL
+      ? new RedisEventBus(config.REDIS_URL, onEventError)
+      : new LocalEventBus(onEventError);
     closers.push(() => events.close());
     const clock = overrides.clock ?? systemClock;
     const service = new ThreadTrackingService({
@@ -249,6 +261,7 @@ export async function createContainer(
       cacheCheck(cache),
       backgroundCheck(jobs.loops),
     ]);
+    if (store instanceof ReplicaRoutingStore) health.addCheck(replicasCheck(store));
     const warmer = new CacheWarmer({
       store,
       cache,
@@ -345,6 +358,7 @@ export async function createContainer(
           bodyLimit: config.BODY_LIMIT_BYTES,
           trustProxy: config.TRUST_PROXY,
           webDistDir: config.WEB_DIST_DIR,
+          events,
           ...(metrics ? { metrics } : {}),
           publicConfig: {
             ...(config.SUPABASE_URL ? { supabaseUrl: config.SUPABASE_URL } : {}),
@@ -470,7 +484,8 @@ function registerComponentMetrics(metrics: Metrics, deps: { store: Store; cache:
     (set) => {
       const code = (state: string) => (state === 'closed' ? 0 : state === 'half-open' ? 1 : 2);
       if (deps.cache instanceof TieredCache) set({ breaker: 'redis' }, code(deps.cache.breakerState));
-      if (deps.store instanceof ResilientStore) set({ breaker: 'database' }, code(deps.store.breaker.state));
+      const breaker = (deps.store as { breaker?: { state: string } }).breaker;
+      if (breaker) set({ breaker: 'database' }, code(breaker.state));
     },
   );
 }
@@ -488,6 +503,42 @@ export function databaseOptions(config: Readonly<Config>, onQuery?: QueryObserve
     ...(config.DB_PREPARED_STATEMENTS === undefined ? {} : { prepare: config.DB_PREPARED_STATEMENTS }),
     ...observer,
   };
+}
+
+/** Opens every read replica and routes reads to them (see store/replica-router.ts). */
+async function withReplicas(
+  primary: Store,
+  primaryHandle: DatabaseHandle,
+  urls: string,
+  config: Readonly<Config>,
+  logger: PinoLogger,
+): Promise<Store> {
+  const replicas = await Promise.all(
+    urls
+      .split(',')
+      .map((u) => u.trim())
+      .filter(Boolean)
+      .map(async (url, i) => {
+        const handle = await openDatabase({
+          engine: 'postgres',
+          url,
+          poolSize: config.DB_POOL_SIZE,
+          queryTimeoutMs: config.DB_QUERY_TIMEOUT_MS,
+          connectTimeoutMs: config.DB_CONNECT_TIMEOUT_MS,
+          applicationName: 'thread-tracker-reader',
+        });
+        return {
+          name: `replica-${i + 1}`,
+          store: new KyselyStore(handle),
+          replayLsn: () => replicaReplayLsn(handle.db),
+        };
+      }),
+  );
+  logger.info({ replicas: replicas.length }, 'reads go to read replicas when they are up to date');
+  return new ReplicaRoutingStore(primary, replicas, {
+    primaryLsn: () => primaryInsertLsn(primaryHandle.db),
+    logger,
+  });
 }
 
 export interface MailSync {

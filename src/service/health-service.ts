@@ -120,6 +120,28 @@ function journalFigures(queue: OutageQueue) {
   };
 }
 
+/**
+ * Read replicas: `ok` while every replica takes reads, `degraded` while some are left out (failing or too far
+ * behind: their reads go to the primary), with where reads went so far. Never critical: the primary serves all.
+ */
+export function replicasCheck(router: {
+  status(): { name: string; inUse: boolean; behindMs: number | null }[];
+  routed: { primary: number; replica: number };
+}): ReadinessCheck {
+  return {
+    name: 'replicas',
+    critical: false,
+    run: async () => {
+      const replicas = router.status();
+      return {
+        status: replicas.every((r) => r.inUse) ? 'ok' : 'degraded',
+        replicas,
+        readsRouted: router.routed,
+      };
+    },
+  };
+}
+
 export function cacheCheck(cache: Cache): ReadinessCheck {
   return {
     name: 'cache',

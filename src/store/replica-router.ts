@@ -76,6 +76,19 @@ export class ReplicaRoutingStore implements Store {
     return { ...this.#routed };
   }
 
+  /**
+   * Each replica as the router sees it: how long ago it last had everything the primary had (`null`: never), and
+   * whether it is left out (failing, or further behind than `maxLagMs`).
+   */
+  status(): { name: string; inUse: boolean; behindMs: number | null }[] {
+    const now = Date.now();
+    return this.#replicas.map((r) => ({
+      name: r.target.name,
+      inUse: r.failedUntil <= now && now - r.caughtUpTo <= this.#options.maxLagMs,
+      behindMs: r.caughtUpTo === 0 ? null : now - r.caughtUpTo,
+    }));
+  }
+
   get available(): boolean {
     return (this.#primary as { available?: boolean }).available ?? true;
   }

@@ -11,6 +11,7 @@ import { KyselyStore } from '../../src/store/kysely-store.ts';
 import { migrations } from '../../src/store/migrations/index.ts';
 import { Migrator } from '../../src/store/migrator.ts';
 import { parseLsn, ReplicaRoutingStore } from '../../src/store/replica-router.ts';
+import { primaryInsertLsn, replicaReplayLsn } from '../../src/store/wal-position.ts';
 import {
   type PostgresReplica,
   type PostgresServer,
@@ -18,6 +19,7 @@ import {
   startReplica,
 } from '../harness/postgres.ts';
 import { describeWithService } from '../harness/require-services.ts';
+import { startApiServer } from '../support/server-process.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const open = (url: string) =>
@@ -43,21 +45,11 @@ describeWithService('postgres', 'read replicas', () => {
         {
           name: 'replica',
           store: new KyselyStore(replicaHandle),
-          replayLsn: async () =>
-            (
-              await sql<{ lsn: string | null }>`select pg_last_wal_replay_lsn()::text as lsn`.execute(
-                replicaHandle.db,
-              )
-            ).rows[0]?.lsn ?? null,
+          replayLsn: () => replicaReplayLsn(replicaHandle.db),
         },
       ],
       {
-        primaryLsn: async () =>
-          (
-            await sql<{ lsn: string }>`select pg_current_wal_insert_lsn()::text as lsn`.execute(
-              primaryHandle.db,
-            )
-          ).rows[0]!.lsn,
+        primaryLsn: () => primaryInsertLsn(primaryHandle.db),
         pollMs: 20,
         maxLagMs: 2_000,
       },
@@ -72,16 +64,9 @@ describeWithService('postgres', 'read replicas', () => {
 
   /** Until the replica has replayed everything the primary has written so far (and the router has seen it). */
   const waitForCatchUp = async () => {
-    const target = parseLsn(
-      (await sql<{ lsn: string }>`select pg_current_wal_insert_lsn()::text as lsn`.execute(primaryHandle.db))
-        .rows[0]!.lsn,
-    );
+    const target = parseLsn(await primaryInsertLsn(primaryHandle.db));
     for (let i = 0; i < 250; i++) {
-      const replayed = (
-        await sql<{ lsn: string | null }>`select pg_last_wal_replay_lsn()::text as lsn`.execute(
-          replicaHandle.db,
-        )
-      ).rows[0]?.lsn;
+      const replayed = await replicaReplayLsn(replicaHandle.db);
       if (replayed && parseLsn(replayed) >= target) {
         await router.poll();
         return;
@@ -137,6 +122,42 @@ describeWithService('postgres', 'read replicas', () => {
     expect(router.routed.replica).toBeGreaterThan(replicaReads);
     expect((await router.threads.get('reader', 'r1'))?.subject).toBe('changed on the primary');
   });
+
+  it('serves through `thread-tracker serve` with DATABASE_READ_URL: own writes read back, reads on the replica, /ready tells', async () => {
+    const server = await startApiServer({
+      DATABASE_URL: primary.url,
+      DATABASE_READ_URL: replica.url,
+      FOLLOWUP_WORKER: 'false',
+      MAIL_SYNC_INTERVAL_S: '0',
+    });
+    try {
+      for (let i = 0; i < 20; i++) {
+        const created = await fetch(`${server.url}/api/v1/threads`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ threadId: `served-${i}`, subject: `served ${i}` }),
+        });
+        expect(created.status).toBe(201);
+        // Read back at once, before the replica can be relied on to have it.
+        const read = await fetch(`${server.url}/api/v1/threads/served-${i}`);
+        expect(read.status).toBe(200);
+        expect((await read.json()).subject).toBe(`served ${i}`);
+      }
+      // Once the replica has everything, reads that miss the cache go to it.
+      await waitForCatchUp();
+      await sleep(300);
+      for (let i = 0; i < 5; i++)
+        expect((await fetch(`${server.url}/api/v1/threads/absent-${i}`)).status).toBe(404);
+      const ready = await (await fetch(`${server.url}/ready`)).json();
+      expect(ready.checks.replicas).toMatchObject({
+        status: 'ok',
+        replicas: [{ name: 'replica-1', inUse: true }],
+      });
+      expect(ready.checks.replicas.readsRouted.replica).toBeGreaterThanOrEqual(5);
+    } finally {
+      await server.stop();
+    }
+  }, 60_000);
 
   it('reads from the primary when the replica lags beyond the limit, and when it is down', async () => {
     await waitForCatchUp();

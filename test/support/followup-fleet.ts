@@ -16,8 +16,8 @@ import { sql } from 'kysely';
 import postgres from 'postgres';
 import { KyselyFollowupPolicyRepository } from '../../src/store/followup-repository.ts';
 import { GmailEmulator } from '../emulators/gmail/gmail-emulator.ts';
+import { allThreads } from './all-threads.ts';
 import { rawMessage } from './followup-app.ts';
-import { allThreads } from './mail-assertions.ts';
 import { USER } from './mail-corpus.ts';
 import { createMailSyncApp, TEST_TOKEN_KEY } from './mail-sync-app.ts';
 

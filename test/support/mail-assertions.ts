@@ -5,18 +5,10 @@
 import { expect } from 'vitest';
 import type { Thread } from '../../src/domain/thread.ts';
 import type { ThreadTrackingService } from '../../src/service/thread-tracking-service.ts';
+import { allThreads } from './all-threads.ts';
 import type { Corpus } from './mail-corpus.ts';
 
-export async function allThreads(service: ThreadTrackingService, userId = 'me'): Promise<Thread[]> {
-  const out: Thread[] = [];
-  let cursor: string | undefined;
-  for (;;) {
-    const page = await service.getThreadsByUser(userId, { limit: 100, ...(cursor ? { cursor } : {}) });
-    out.push(...page.items);
-    if (!page.nextCursor) return out;
-    cursor = page.nextCursor;
-  }
-}
+export { allThreads };
 
 /** Finds a corpus thread among synced ones by its subject and contact. */
 export function threadFor(threads: Thread[], corpus: Corpus, index: number): Thread | undefined {

@@ -556,7 +556,10 @@ export class GmailEmulator {
 
   #getThread(box: Mailbox, id: string, url: URL, res: ServerResponse): void {
     const ids = box.threads.get(id);
-    if (!ids) return apiError(res, 404, 'notFound', 'Requested entity was not found.');
+    if (!ids) {
+      apiError(res, 404, 'notFound', 'Requested entity was not found.');
+      return;
+    }
     const messages = [...ids]
       .map((i) => box.messages.get(i)!)
       .sort((a, b) => a.internalDate - b.internalDate);
@@ -603,9 +606,14 @@ export class GmailEmulator {
 
   #history(box: Mailbox, url: URL, res: ServerResponse): void {
     const start = Number(url.searchParams.get('startHistoryId') ?? 'NaN');
-    if (!Number.isFinite(start)) return apiError(res, 400, 'invalidArgument', 'Invalid startHistoryId');
-    if (start < box.oldestHistoryId - 1)
-      return apiError(res, 404, 'notFound', 'Requested entity was not found.');
+    if (!Number.isFinite(start)) {
+      apiError(res, 400, 'invalidArgument', 'Invalid startHistoryId');
+      return;
+    }
+    if (start < box.oldestHistoryId - 1) {
+      apiError(res, 404, 'notFound', 'Requested entity was not found.');
+      return;
+    }
     const max = Math.min(500, Number(url.searchParams.get('maxResults') ?? 100));
     const types = new Set(url.searchParams.getAll('historyTypes'));
     const token = url.searchParams.get('pageToken');
