@@ -2,7 +2,9 @@
  * Two API processes on one PostgreSQL and one Redis behave as one service: a write acknowledged by A is what B
  * answers right after, for single threads and for lists, with both instances holding the data in their memory tier.
  */
+import { once } from 'node:events';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { createPostgresDatabase } from '../harness/postgres.ts';
 import { createRedisDatabase } from '../harness/redis.ts';
 import {
@@ -73,6 +75,25 @@ describeWithService(
       expect(ready.checks.cache.tier).toBe('memory+redis');
       expect(ready.checks.cache.detail.invalidationsReceived).toBeGreaterThan(0);
       expect(ready.checks.cache.detail.l1.hits).toBeGreaterThan(0);
+    });
+
+    it('streams a change made on A to a live socket on B', async () => {
+      const socket = new WebSocket(`${b.url.replace('http', 'ws')}/api/v1/events`);
+      const events: { type: string; threadId: string }[] = [];
+      socket.on('message', (data) => {
+        const message = JSON.parse(String(data));
+        if (message.type === 'event') events.push(message.event);
+      });
+      await once(socket, 'open');
+      try {
+        await call(a, 'POST', '/threads/two3/hide');
+        const deadline = Date.now() + 2_000;
+        while (!events.some((e) => e.threadId === 'two3' && e.type === 'hidden') && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 20));
+        expect(events).toContainEqual(expect.objectContaining({ threadId: 'two3', type: 'hidden' }));
+      } finally {
+        socket.close();
+      }
     });
 
     it("clears a user's cache on every instance", async () => {
