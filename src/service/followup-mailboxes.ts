@@ -9,7 +9,6 @@
  *   selected folder, and two jobs must not select folders under each other); Gmail calls run side by side.
  * - The thread's messages are classified with the same detection rules as sync (auto-replies and bounces apart).
  */
-import { createHash } from 'node:crypto';
 import {
   DEFAULT_EMAIL_TYPE_RULES,
   type EmailTypeRule,
@@ -17,13 +16,7 @@ import {
   summarizeThread,
 } from '../domain/detection.ts';
 import { AppError } from '../domain/errors.ts';
-import {
-  firstMessageId,
-  parseMessageIds,
-  type ThreadInput,
-  threadMembers,
-  threadMessages,
-} from '../domain/threading.ts';
+import { firstMessageId, parseMessageIds } from '../domain/threading.ts';
 import type { FollowupMailboxes, ThreadMailbox, ThreadMessage } from '../ports/followup-mailbox.ts';
 import { type Logger, silentLogger } from '../ports/logger.ts';
 import type {
@@ -34,6 +27,7 @@ import type {
 import type { MailConnector, MailCredentials, MailProvider } from '../ports/mail-provider.ts';
 import type { SecretBox } from '../ports/secret-box.ts';
 import { credentialsContext } from './sync-runner.ts';
+import { imapThreadGroups } from './sync-threads.ts';
 
 export interface FollowupMailboxesDeps {
   accounts: MailAccountRepository;
@@ -56,60 +50,6 @@ interface OpenProvider {
 interface ImapIndex {
   version: number;
   threads: Map<string, string[]>;
-}
-
-/**
- * IMAP threads of a mirror, by thread id: SyncEngine's grouping (RFC 5256 REFERENCES, merged by subject only when
- * a correspondent is shared; id `imap:{account tag}:{hash of the root}`).
- */
-export function imapThreadGroups<M extends MailMessage>(
-  account: { id: string; email: string },
-  messages: M[],
-) {
-  const own = new Set([account.email.toLowerCase()]);
-  const correspondents = (items: M[]) => {
-    const set = new Set<string>();
-    for (const m of items) for (const a of [m.from, ...m.to, ...m.cc]) if (a && !own.has(a)) set.add(a);
-    return set;
-  };
-  const inputs: ThreadInput<M>[] = messages.map((m) => ({
-    item: m,
-    messageId: m.messageId,
-    inReplyTo: m.inReplyTo,
-    references: m.references,
-    subject: m.subject,
-    sentAt: m.sentAt === null ? null : Date.parse(m.sentAt),
-    receivedAt: Date.parse(m.receivedAt),
-    order: 0,
-  }));
-  inputs.sort(
-    (a, b) =>
-      a.receivedAt - b.receivedAt ||
-      (a.item.folder < b.item.folder ? -1 : a.item.folder > b.item.folder ? 1 : 0) ||
-      (a.item.uid ?? 0) - (b.item.uid ?? 0) ||
-      (a.item.key < b.item.key ? -1 : 1),
-  );
-  inputs.forEach((input, i) => {
-    input.order = i + 1;
-  });
-  const roots = threadMessages(inputs, {
-    canMerge: (a, b) => {
-      const left = correspondents(a);
-      for (const address of correspondents(b)) if (left.has(address)) return true;
-      return false;
-    },
-  });
-  const tag = account.id.replace(/-/g, '').slice(0, 8);
-  const groups = new Map<string, M[]>();
-  for (const root of roots) {
-    const items = threadMembers(root);
-    const anchor = root.anchor ?? `key:${items[0]!.key}`;
-    const threadId = `imap:${tag}:${createHash('sha256').update(anchor).digest('base64url').slice(0, 16)}`;
-    const group = groups.get(threadId);
-    if (group) group.push(...items);
-    else groups.set(threadId, items);
-  }
-  return groups;
 }
 
 export class AccountMailboxes implements FollowupMailboxes {

@@ -7,7 +7,7 @@
  */
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { imapThreadGroups } from '../../src/service/followup-mailboxes.ts';
+import { imapThreadGroups } from '../../src/service/sync-threads.ts';
 import { type OpenAiEmulator, startOpenAiEmulator } from '../emulators/openai/openai-emulator.ts';
 import { type DovecotServer, startDovecot } from '../harness/dovecot.ts';
 import { describeWithService } from '../harness/require-services.ts';
