@@ -187,6 +187,8 @@ export interface FollowupPlanRepository {
    */
   candidates(userId: string, since: string, maxFollowups: number, limit: number): Promise<PlanCandidate[]>;
   record(plan: FollowupPlan): Promise<void>;
+  /** When the thread's follow-up was last cancelled (by the user or the engine), or null. */
+  lastCancelledAt(userId: string, threadId: string): Promise<string | null>;
   /** The engine's plan behind each thread's current schedule, when the engine scheduled it. */
   forSchedules(
     userId: string,

@@ -266,8 +266,16 @@ export class FollowupWorker {
     const messages = await mailbox.messages();
     const facts: JobFacts = { step, origin: 'policy', anchorAt: null, previousDraftAt: null };
     const decision = checkMailbox(messages, facts, policy, now);
-    if (decision.action !== 'proceed' || !decision.parent) {
-      const reason = 'reason' in decision ? decision.reason : 'not_applicable';
+    // A follow-up cancelled after the user's latest message stays cancelled: new activity that is not the user's
+    // (an auto-reply, a bounce) does not bring it back; a new message of the user does.
+    const cancelledAt = await plans.lastCancelledAt(userId, threadId);
+    const cancelled =
+      decision.action === 'proceed' &&
+      decision.parent !== undefined &&
+      cancelledAt !== null &&
+      Date.parse(cancelledAt) >= Date.parse(decision.parent.at);
+    if (decision.action !== 'proceed' || !decision.parent || cancelled) {
+      const reason = cancelled ? 'cancelled' : 'reason' in decision ? decision.reason : 'not_applicable';
       await plans.record({
         userId,
         threadId,

@@ -268,6 +268,43 @@ describe('follow-ups against the Gmail emulator', () => {
     });
   });
 
+  describe('a follow-up the user cancelled', () => {
+    // Cancellations are stamped by the database's clock, so this mailbox lives in the present.
+    const minutes = (n: number) => new Date(Date.now() + n * 60_000).toISOString();
+    let s: Setup;
+
+    beforeAll(async () => {
+      s = await setup([{ contact: 'k@contacts.test', subject: 'Coffee next week?', at: minutes(-60) }], {
+        clock: new TestClock(minutes(0)),
+      });
+      await s.h.policies.put('me', {}, minutes(-120));
+    });
+    afterAll(async () => {
+      await s?.close();
+    });
+
+    it('stays cancelled when an out-of-office reply arrives, and a new message of the user starts again', async () => {
+      expect((await s.h.worker.tick()).planned).toBe(1);
+      const { threadId } = await s.thread('k@contacts.test');
+      const cancel = await s.h.app.inject({
+        method: 'DELETE',
+        url: `/api/v1/threads/${encodeURIComponent(threadId)}/followup`,
+      });
+      expect(cancel.statusCode).toBe(200);
+      s.deliverReply('k@contacts.test', minutes(1), {
+        subject: 'Automatic reply: away this week',
+        headers: { 'Auto-Submitted': 'auto-replied' },
+      });
+      await s.sync();
+      expect((await s.h.worker.tick()).planned).toBe(0);
+      expect((await s.thread('k@contacts.test')).followupScheduled).toBe(false);
+      s.deliverSent('k@contacts.test', minutes(2), '<k.2@alice.test>');
+      await s.sync();
+      expect((await s.h.worker.tick()).planned).toBe(1);
+      expect((await s.thread('k@contacts.test')).followupScheduled).toBe(true);
+    });
+  });
+
   describe('a reply arriving while the model drafts', () => {
     const seeds: Seed[] = [
       { contact: 'c@contacts.test', subject: 'Demo of the analytics product', at: '2026-06-01T10:00:00Z' },
