@@ -51,14 +51,16 @@ export class ResilientStore implements Store {
   readonly #inner: Store;
   readonly #options: ResilienceOptions;
   readonly #heartbeat: NodeJS.Timeout;
-  #opened!: Promise<never>;
-  #rejectOpened!: (error: Error) => void;
+  /**
+   * The calls in flight, each able to be abandoned when the breaker opens. A Set, not a race against one long-lived
+   * promise: every race would leave a reaction on it holding the call's result until the breaker next opened.
+   */
+  readonly #inFlight = new Set<(error: Error) => void>();
   #failures = { retried: 0, abandoned: 0 };
 
   constructor(inner: Store, options: ResilienceOptions) {
     this.#inner = inner;
     this.#options = options;
-    this.#armOpenedSignal();
     this.breaker = new CircuitBreaker({
       name: 'database',
       failureThreshold: 3,
@@ -74,8 +76,7 @@ export class ResilientStore implements Store {
       },
       ...(options.beforeRecover ? { beforeClose: options.beforeRecover } : {}),
       onStateChange: (state, previous) => {
-        if (state === 'open' && previous === 'closed') this.#rejectOpened(unavailable());
-        if (state === 'closed') this.#armOpenedSignal();
+        if (state === 'open' && previous === 'closed') this.#abandonInFlight();
         options.onStateChange?.(state, previous);
       },
     });
@@ -142,7 +143,7 @@ export class ResilientStore implements Store {
     for (let attempt = 0; ; attempt++) {
       if (!this.breaker.allow()) throw unavailable();
       try {
-        const result = await Promise.race([fn(), this.#opened]);
+        const result = await this.#abandonable(fn());
         this.breaker.success();
         return result;
       } catch (error) {
@@ -180,12 +181,27 @@ export class ResilientStore implements Store {
     }
   }
 
-  #armOpenedSignal(): void {
-    this.#opened = new Promise<never>((_, reject) => {
-      this.#rejectOpened = reject;
+  /** The call's outcome, or DB_UNAVAILABLE at once if the breaker opens first. */
+  #abandonable<T>(work: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#inFlight.add(reject);
+      work.then(
+        (value) => {
+          this.#inFlight.delete(reject);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.#inFlight.delete(reject);
+          reject(error);
+        },
+      );
     });
-    // Nobody may be waiting when the breaker opens; that is not an unhandled rejection.
-    this.#opened.catch(() => {});
+  }
+
+  #abandonInFlight(): void {
+    const error = unavailable();
+    for (const reject of this.#inFlight) reject(error);
+    this.#inFlight.clear();
   }
 }
 
