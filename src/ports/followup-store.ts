@@ -145,6 +145,11 @@ export interface FollowupJobRepository {
    * A job already counted for that day stays counted. False when the day is full.
    */
   reserveDailySlot(jobId: string, lease: Lease, userId: string, day: string, cap: number): Promise<boolean>;
+  /**
+   * Earlier attempts of the job that failed: ended for a retry, or abandoned by a worker that died. Waiting for the
+   * send window or the daily cap is not a failure.
+   */
+  failures(jobId: string): Promise<number>;
   /** Follow-ups due now and not yet delivered (the queue depth metric). */
   depth(now: string): Promise<number>;
   /** The latest job of each thread (for GET /followups and previews). */

@@ -394,6 +394,7 @@ export class FollowupWorker {
 
       // Right before acting: the thread and the mailbox once more.
       const later = clock.now();
+      await this.#decide(job, lease, checkSendWindow(policy, later), policy, log);
       const fresh = await store.threads.get(job.userId, job.threadId);
       await this.#decide(job, lease, checkThreadState(fresh, facts, policy, later), policy, log);
       const latest = checkMailbox(await mailbox.messages(), facts, policy, later);
@@ -699,8 +700,10 @@ export class FollowupWorker {
       }
       const permanent =
         code === 'MAIL_PERMANENT' || code === 'MAIL_NOT_FOUND' || code === 'VALIDATION_FAILED';
-      if (permanent || job.attempts >= settings.maxAttempts) {
-        log.error({ err: error, attempts: job.attempts }, 'follow-up failed');
+      // This failure and the earlier ones; attempts that only waited (send window, daily cap) do not count.
+      const failures = (await jobs.failures(job.id)) + 1;
+      if (permanent || failures >= settings.maxAttempts) {
+        log.error({ err: error, attempts: job.attempts, failures }, 'follow-up failed');
         await ignoreGone(() =>
           this.#deps.service.cancelFollowup(job.userId, job.threadId, {
             reason: 'failed',
@@ -722,7 +725,7 @@ export class FollowupWorker {
         this.#deps.background.metrics.followupSent('failed');
         return 'failed';
       }
-      const backoff = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (job.attempts - 1));
+      const backoff = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (failures - 1));
       const wait = appError?.retryAfter !== undefined ? Math.max(appError.retryAfter * 1000, 1000) : backoff;
       const until = new Date(clock.now().getTime() + wait).toISOString();
       await jobs.note(job.id, lease, { lastError: `${code}: ${message}`.slice(0, 1000) });

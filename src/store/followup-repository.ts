@@ -544,6 +544,13 @@ export class KyselyFollowupJobRepository implements FollowupJobRepository {
     return new Map(rows.rows.map((row) => [row.thread_id, rowToJob(row)]));
   }
 
+  async failures(jobId: string): Promise<number> {
+    const { rows } = await sql<{ n: string | number }>`
+      select count(*) as n from followup_attempts
+      where job_id = ${jobId} and outcome in ('retry', 'abandoned')`.execute(this.#db);
+    return Number(rows[0]?.n ?? 0);
+  }
+
   /** Lists a job's attempts, oldest first (tests and diagnostics). */
   async attempts(jobId: string) {
     const rows = await sql<{ attempt: number; worker: string; outcome: string | null; detail: unknown }>`

@@ -219,6 +219,22 @@ describe.each(engines)('follow-up store on %s', (engine) => {
       expect((await jobs.attempts(job.id)).map((a) => a.outcome)).toEqual(['waiting', 'sent']);
     });
 
+    it('counts failed and abandoned attempts as failures, and waits not', async () => {
+      await thread('f');
+      await jobs.materializeDue(NOW, 100);
+      let job = (await claimOne())!;
+      expect(await jobs.failures(job.id)).toBe(0);
+      await jobs.release(job.id, lease(job), NOW, 'waiting', { reason: 'send_window' });
+      job = (await claimOne())!;
+      await jobs.release(job.id, lease(job), NOW, 'retry', { reason: 'MAIL_TEMPORARY' });
+      // A worker that dies with the job: its lease of 1 ms runs out and another worker takes the job over.
+      await jobs.claim('w-dead', NOW, 1, 1);
+      await new Promise((r) => setTimeout(r, 20));
+      job = (await jobs.claim('w2', NOW, 60_000, 1))[0]!;
+      expect(job.attempts).toBe(4);
+      expect(await jobs.failures(job.id)).toBe(2);
+    });
+
     it('counts against a daily cap, at most `cap` jobs per user and day', async () => {
       for (const id of ['a', 'b', 'c']) await thread(id);
       await jobs.materializeDue(NOW, 100);

@@ -7,6 +7,7 @@
  */
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { FollowupMailboxes } from '../../src/ports/followup-mailbox.ts';
 import { imapThreadGroups } from '../../src/service/sync-threads.ts';
 import { type OpenAiEmulator, startOpenAiEmulator } from '../emulators/openai/openai-emulator.ts';
 import { type DovecotServer, startDovecot } from '../harness/dovecot.ts';
@@ -22,13 +23,14 @@ import { buildCorpus, USER } from '../support/mail-corpus.ts';
 import { type SmtpRelay, startSmtpRelay } from '../support/smtp-relay.ts';
 
 const PASSWORD = 'alice-imap-password';
-const CONTACTS = [1, 2, 3, 4, 5].map((n) => `c${n}@contacts.test`);
+const CONTACTS = [1, 2, 3, 4, 5, 6].map((n) => `c${n}@contacts.test`);
 const SUBJECTS = [
   'Application for the platform role',
   'Application for the security role',
   'Partnership proposal for the spring launch',
   'Quote for the office move',
   'Introduction to our consulting services',
+  'Speaking slot at the autumn meetup',
 ];
 const sentId = (n: number) => `<c${n}.1@alice.test>`;
 
@@ -246,5 +248,39 @@ describeWithService('dovecot', 'follow-ups against Dovecot and SMTP', () => {
     expect(outgoingTo(5)).toEqual([]);
     expect(relay.received.filter((r) => r.to.includes(CONTACTS[4]!))).toEqual([]);
     expect((await h.mail.test.service.getThread('me', t.threadId)).followupScheduled).toBe(false);
+  });
+
+  it('draft mode: the draft an interrupted attempt left in Drafts is recognised, not made again', async () => {
+    await h.policies.put('me', { mode: 'draft', autoSchedule: false }, '2026-06-01T09:00:00Z');
+    const t = await threadOf(6);
+    await h.mail.test.service.scheduleFollowup('me', t.threadId, '2026-06-01T15:00:00Z');
+    h.clock.set('2026-06-01T15:01:00Z');
+    // A worker that dies right after the mailbox took the draft (before recording it).
+    let draftId = '';
+    const real = h.mailboxes;
+    const crashing: FollowupMailboxes = {
+      users: () => real.users(),
+      close: async () => {},
+      open: async (userId, threadId) => {
+        const box = (await real.open(userId, threadId))!;
+        if (threadId !== t.threadId) return box;
+        return {
+          ...box,
+          createDraft: async (m) => {
+            draftId = m.messageId;
+            await box.createDraft(m);
+            throw new Error('process killed');
+          },
+        };
+      },
+    };
+    expect((await h.newWorker({ mailboxes: crashing }).tick()).outcomes).toEqual({ 'retry:INTERNAL': 1 });
+    expect(await find(dovecot, USER, '\\Drafts', draftId)).toHaveLength(1);
+    h.clock.advance(31_000);
+    expect((await h.worker.tick()).outcomes).toEqual({ recognised: 1 });
+    expect(await find(dovecot, USER, '\\Drafts', draftId)).toHaveLength(1);
+    expect(relay.received.filter((r) => r.to.includes(CONTACTS[5]!))).toEqual([]);
+    expect(await threadOf(6)).toMatchObject({ followupCount: 1 });
+    await h.policies.put('me', { mode: 'send', autoSchedule: false }, '2026-06-01T09:00:00Z');
   });
 });

@@ -309,6 +309,11 @@ describe('follow-ups against the Gmail emulator', () => {
     const seeds: Seed[] = [
       { contact: 'c@contacts.test', subject: 'Demo of the analytics product', at: '2026-06-01T10:00:00Z' },
       { contact: 'e@contacts.test', subject: 'Proposal for the Q3 campaign', at: '2026-06-01T10:05:00Z' },
+      {
+        contact: 'w@contacts.test',
+        subject: 'Proposal for the spring catalogue',
+        at: '2026-06-01T10:10:00Z',
+      },
     ];
     let s: Setup;
     let openai: OpenAiEmulator;
@@ -359,6 +364,29 @@ describe('follow-ups against the Gmail emulator', () => {
       expect((await s.events(c.threadId)).find((ev) => ev.type === 'followup_skipped')?.data).toMatchObject({
         reason: 'reply',
       });
+    });
+
+    it('waits for the next window when the text is ready only after the window closed', async () => {
+      const w = await s.thread('w@contacts.test');
+      await s.h.mail.test.service.scheduleFollowup('me', w.threadId, '2026-06-01T16:50:00Z');
+      s.h.clock.set('2026-06-01T16:59:00Z');
+      openai.enqueue({
+        content: 'Hello,\n\nJust checking whether the catalogue proposal reached you. Thanks!',
+        delayMs: 1000,
+      });
+      const asked = openai.requests.length;
+      const tick = s.h.worker.tick();
+      while (openai.requests.length === asked) await new Promise((r) => setTimeout(r, 20));
+      // The window (09:00-17:00) closes while the follow-up is being written.
+      s.h.clock.set('2026-06-01T17:00:30Z');
+      expect((await tick).outcomes).toEqual({ 'waiting:send_window': 1 });
+      expect(s.h.outgoing.filter((m) => m.to.includes('w@contacts.test'))).toEqual([]);
+      // The next morning the text written the day before goes out.
+      s.h.clock.set('2026-06-02T09:00:30Z');
+      expect((await s.h.worker.tick()).outcomes).toEqual({ sent: 1 });
+      expect(s.h.outgoing.find((m) => m.to.includes('w@contacts.test'))!.text).toContain(
+        'catalogue proposal reached you',
+      );
     });
   });
 

@@ -192,13 +192,16 @@ export class ImapProvider implements MailProvider {
         Object.assign(new Error('This mailbox has no Drafts folder'), { responseStatus: 'NO' }),
       );
     }
+    // A draft an interrupted attempt left is the draft.
+    const existing = await this.findByMessageId(message.messageId, ['drafts']);
+    if (existing) return { draftId: existing.key };
     const raw = await composeMessage(message, this.#options.clock.now());
     return { draftId: await this.#append(path, 'drafts', raw, ['\\Draft', '\\Seen']) };
   }
 
   async findByMessageId(
     messageId: string,
-    roles: readonly (typeof ROLES)[number][] = ROLES,
+    roles: readonly Role[] = [...ROLES, 'drafts'],
   ): Promise<MessageLocation | undefined> {
     const client = await this.#connect();
     const folders = await this.#resolveFolders();
