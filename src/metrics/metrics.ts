@@ -5,9 +5,13 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
-/** Fine buckets below a millisecond: cache hits are measured in tens of microseconds. */
+/**
+ * Fine buckets below a millisecond (cache hits are measured in tens of microseconds), and around 20 ms (the target
+ * for list pages).
+ */
 export const LATENCY_BUCKETS = [
-  0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+  0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+  2.5, 5,
 ];
 
 export interface Metrics {
