@@ -112,34 +112,59 @@ export class OutageQueue {
     const started = this.journal.depth;
     if (started === 0) return;
     this.#log?.info({ queued: started }, 'replaying writes queued during the database outage');
-    while (this.journal.depth > 0) {
-      const window = this.journal.pending().slice(0, this.#replayConcurrency);
-      // Each record waits for the earlier records of the window that touch one of its threads; if one of those
-      // could not be applied now, neither is this one (it would overtake it).
-      const last = new Map<string, Promise<ReplayOutcome>>();
-      const outcomes = window.map((record) => {
+    // A sliding window over the journal: up to `replayConcurrency` records in flight, a new one started as soon as
+    // any finishes, acknowledged in journal order. The records in flight are always the first ones still pending.
+    const pending = this.journal.pending();
+    const inFlight: {
+      record: JournalRecord<QueuedWrite>;
+      outcome: Promise<ReplayOutcome>;
+      result?: ReplayOutcome;
+    }[] = [];
+    // Each record waits for the latest earlier record in flight that touches one of its threads; if that one
+    // could not be applied now, neither is this one (it would overtake it).
+    const last = new Map<string, Promise<ReplayOutcome>>();
+    let stopping = false;
+    while (!stopping || inFlight.some((e) => e.result === undefined)) {
+      while (!stopping && inFlight.length < this.#replayConcurrency && inFlight.length < pending.length) {
+        const record = pending[inFlight.length]!;
         const keys = threadIdsOf(record.payload.op).map((t) => overlayKey(record.payload.userId, t));
         const before = keys
           .map((k) => last.get(k))
           .filter((p): p is Promise<ReplayOutcome> => p !== undefined);
-        const outcome = Promise.all(before).then((earlier) =>
-          earlier.includes('retry-later') ? ('retry-later' as const) : apply(record),
-        );
+        const outcome =
+          before.length === 0
+            ? apply(record)
+            : Promise.all(before).then((earlier) =>
+                earlier.includes('retry-later') ? ('retry-later' as const) : apply(record),
+              );
+        const entry: (typeof inFlight)[number] = { record, outcome };
+        inFlight.push(entry);
         for (const key of keys) last.set(key, outcome);
-        return outcome;
-      });
-      const results = await Promise.all(outcomes);
-      for (const [i, record] of window.entries()) {
-        if (results[i] === 'retry-later') {
-          // Later records of this window may have been applied already; replaying them again is a no-op.
-          this.#log?.warn({ left: this.journal.depth }, 'replay paused: the database is unavailable again');
-          return;
-        }
-        if (results[i] === 'conflict') this.#conflicts++;
+        void outcome.then(
+          (result) => {
+            entry.result = result;
+            for (const key of keys) if (last.get(key) === outcome) last.delete(key);
+          },
+          () => {},
+        );
+      }
+      if (inFlight.length === 0) break;
+      // Until one more finishes (a failed apply ends the replay with its error).
+      const running = inFlight.filter((e) => e.result === undefined).map((e) => e.outcome);
+      if (running.length > 0) await Promise.race(running);
+      if (inFlight.some((e) => e.result === 'retry-later')) stopping = true;
+      while (inFlight[0]?.result !== undefined && inFlight[0].result !== 'retry-later') {
+        const { record, result } = inFlight.shift()!;
+        if (result === 'conflict') this.#conflicts++;
         this.#replayed++;
         this.journal.acknowledge(record.seq);
         this.#removeFromOverlay(record);
       }
+    }
+    if (stopping) {
+      // Records after the first one put off may have been applied already; replaying them again is a no-op.
+      this.#log?.warn({ left: this.journal.depth }, 'replay paused: the database is unavailable again');
+      return;
     }
     this.#log?.info({ replayed: started, conflicts: this.#conflicts }, 'queued writes replayed');
   }
