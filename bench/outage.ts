@@ -55,11 +55,19 @@ export async function outageSuite(options: { durationSeconds: number; rounds: nu
     const restarted = Date.now();
     await postgres.start();
     let convergedMs = -1;
+    let lastProgress = Date.now();
     while (Date.now() - restarted < 300_000) {
       const ready = (await (await fetch(`${api.url}/ready`)).json()) as {
         checks: { database: { status: string; journal?: { depth: number } } };
       };
-      if (ready.checks.database.status === 'ok' && (ready.checks.database.journal?.depth ?? 0) === 0) {
+      const depth = ready.checks.database.journal?.depth ?? 0;
+      if (Date.now() - lastProgress >= 5_000) {
+        lastProgress = Date.now();
+        console.log(
+          `  replay: ${depth} left after ${((Date.now() - restarted) / 1000).toFixed(0)} s (${ready.checks.database.status})`,
+        );
+      }
+      if (ready.checks.database.status === 'ok' && depth === 0) {
         convergedMs = Date.now() - restarted;
         break;
       }

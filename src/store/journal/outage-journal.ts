@@ -57,6 +57,8 @@ export class OutageJournal<T> {
   #nextSeq = 1;
   #checkpoint = 0;
   #queue: Waiter[] = [];
+  /** Bytes of the records waiting in #queue for the next flush. */
+  #queuedBytes = 0;
   #flushing = false;
   #checkpointTimer: NodeJS.Timeout | undefined;
   #checkpointDirty = false;
@@ -104,8 +106,7 @@ export class OutageJournal<T> {
     }
     const record: JournalRecord<T> = { seq: this.#nextSeq++, at: new Date(now).toISOString(), payload };
     const line = encode(record);
-    const queued = this.#queue.reduce((n, w) => n + w.line.length, 0);
-    if (this.#size + queued + line.length > this.#options.maxBytes) {
+    if (this.#size + this.#queuedBytes + line.length > this.#options.maxBytes) {
       return Promise.reject(
         new AppError('JOURNAL_FULL', 'The write journal is full; the write was not accepted', {
           retryAfter: 30,
@@ -114,6 +115,7 @@ export class OutageJournal<T> {
     }
     return new Promise<JournalRecord<T>>((resolve, reject) => {
       this.#queue.push({ line, record, resolve: () => resolve(record), reject });
+      this.#queuedBytes += line.length;
       if (!this.#flushing) setImmediate(() => void this.#flush());
     });
   }
@@ -155,6 +157,7 @@ export class OutageJournal<T> {
       while (this.#queue.length > 0) {
         const batch = this.#queue;
         this.#queue = [];
+        this.#queuedBytes = 0;
         const data = Buffer.concat(batch.map((w) => w.line));
         const start = this.#size;
         try {
