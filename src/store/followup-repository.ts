@@ -650,7 +650,9 @@ export class KyselyFollowupPlanRepository implements FollowupPlanRepository {
   async lastCancelledAt(userId: string, threadId: string): Promise<string | null> {
     const { rows } = await sql<{ at: string | null }>`
       select max(created_at) as at from thread_events
-      where user_id = ${userId} and thread_id = ${threadId} and type = 'followup_cancelled'`.execute(this.#db);
+      where user_id = ${userId} and thread_id = ${threadId} and type = 'followup_cancelled'`.execute(
+      this.#db,
+    );
     return iso(rows[0]?.at);
   }
 
