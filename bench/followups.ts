@@ -151,12 +151,19 @@ try {
     );
     await run.fleet.close();
     const late = run.rows.map((r) => r.delivered - r.due).sort((a, b) => a - b);
+    // Where the lateness goes: waiting to be claimed, then acting (drafting, re-checks, sending, recording).
+    const toClaim = run.rows.map((r) => r.firstClaim - r.due).sort((a, b) => a - b);
+    const acting = run.rows.map((r) => r.delivered - r.firstClaim).sort((a, b) => a - b);
     results.lateness = {
       pollIntervalMs: 1000,
       duePerSecond: Math.round((FOLLOWUPS / SPREAD_S) * 10) / 10,
       p50Ms: percentile(late, 50),
       p99Ms: percentile(late, 99),
       maxMs: late.at(-1),
+      claimP50Ms: percentile(toClaim, 50),
+      claimP99Ms: percentile(toClaim, 99),
+      actingP50Ms: percentile(acting, 50),
+      actingP99Ms: percentile(acting, 99),
     };
     console.log(`lateness: ${JSON.stringify(results.lateness)}`);
   }

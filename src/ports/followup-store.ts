@@ -152,6 +152,8 @@ export interface FollowupJobRepository {
   failures(jobId: string): Promise<number>;
   /** Follow-ups due now and not yet delivered (the queue depth metric). */
   depth(now: string): Promise<number>;
+  /** The soonest moment after `now` at which a follow-up falls due or a waiting job may be claimed, if any. */
+  nextDueAfter(now: string): Promise<string | null>;
   /** The latest job of each thread (for GET /followups and previews). */
   latestForThreads(userId: string, threadIds: readonly string[]): Promise<Map<string, FollowupJob>>;
 }

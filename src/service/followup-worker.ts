@@ -119,6 +119,8 @@ class Stop extends Error {
 const RETRY_BASE_MS = 30_000;
 const MATERIALIZE_LIMIT = 1000;
 const MATERIALIZE_EVERY = 50;
+/** The shortest wait between passes, and the margin after a due time. */
+const MIN_WAKE_MS = 10;
 const RETRY_MAX_MS = 3_600_000;
 const SERVICE_HASH = 'followup-worker';
 
@@ -159,12 +161,31 @@ export class FollowupWorker {
       await this.#running;
       this.#running = undefined;
       if (!this.#stopping) {
-        this.#timer = setTimeout(() => void poll(), this.#deps.settings.intervalMs);
+        const delay = await this.#untilNextDue();
+        if (this.#stopping) return;
+        this.#timer = setTimeout(() => void poll(), delay);
         this.#timer.unref();
       }
     };
     this.#timer = setTimeout(() => void poll(), 0);
     this.#timer.unref();
+  }
+
+  /**
+   * How long to wait before the next pass: the poll interval, or less when a follow-up falls due (or a waiting job
+   * may be claimed) sooner, so that it is not late by up to a whole interval.
+   */
+  async #untilNextDue(): Promise<number> {
+    const { intervalMs } = this.#deps.settings;
+    try {
+      if (!this.#deps.databaseAvailable()) return intervalMs;
+      const now = this.#deps.clock.now();
+      const next = await this.#deps.jobs.nextDueAfter(now.toISOString());
+      if (next === null) return intervalMs;
+      return Math.min(intervalMs, Math.max(MIN_WAKE_MS, Date.parse(next) - now.getTime() + MIN_WAKE_MS));
+    } catch {
+      return intervalMs;
+    }
   }
 
   /** Stops polling and waits for the jobs in hand (no lane claims another). */

@@ -535,6 +535,17 @@ export class KyselyFollowupJobRepository implements FollowupJobRepository {
     return Number(row.rows[0]?.count ?? 0);
   }
 
+  async nextDueAfter(now: string): Promise<string | null> {
+    const { rows } = await sql<{ at: string | null }>`
+      select least(
+        (select min(followup_scheduled_at) from thread_tracking
+          where followup_scheduled = true and status = 'active' and followup_scheduled_at > ${now}::timestamptz),
+        (select min(not_before) from followup_jobs
+          where status = 'pending' and not_before > ${now}::timestamptz)
+      ) as at`.execute(this.#db);
+    return iso(rows[0]?.at);
+  }
+
   async latestForThreads(userId: string, threadIds: readonly string[]): Promise<Map<string, FollowupJob>> {
     if (threadIds.length === 0) return new Map();
     const rows = await sql<JobsTable>`

@@ -219,6 +219,19 @@ describe.each(engines)('follow-up store on %s', (engine) => {
       expect((await jobs.attempts(job.id)).map((a) => a.outcome)).toEqual(['waiting', 'sent']);
     });
 
+    it('tells when the next follow-up falls due, or a waiting job may be claimed', async () => {
+      expect(await jobs.nextDueAfter(NOW)).toBeNull();
+      await thread('due');
+      await thread('later', { followupScheduledAt: FUTURE });
+      const at = async () => Date.parse((await jobs.nextDueAfter(NOW))!);
+      expect(await at()).toBe(Date.parse(FUTURE));
+      await jobs.materializeDue(NOW, 100);
+      const job = (await claimOne())!;
+      const soon = new Date(Date.parse(NOW) + 60_000).toISOString();
+      await jobs.release(job.id, lease(job), soon, 'waiting', { reason: 'send_window' });
+      expect(await at()).toBe(Date.parse(soon));
+    });
+
     it('counts failed and abandoned attempts as failures, and waits not', async () => {
       await thread('f');
       await jobs.materializeDue(NOW, 100);
