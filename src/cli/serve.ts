@@ -17,9 +17,14 @@ export async function serve(config: Readonly<Config> = loadConfig()): Promise<vo
     }, config.SHUTDOWN_TIMEOUT_MS);
     timer.unref();
     await app.close();
+    // Requests in flight have been answered; keep-alive connections that clients left open would otherwise hold
+    // the process until their idle timeout.
+    app.server.closeAllConnections();
     await container.close();
     logger.info('stopped');
-    logger.flush();
+    // Everything is closed in order; exit now rather than wait on a handle a library left open (after heavy load,
+    // postgres.js can keep idle sockets of an ended pool until their idle timeout).
+    logger.flush(() => process.exit(0));
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));

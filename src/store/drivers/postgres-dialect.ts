@@ -30,12 +30,24 @@ export class PostgresJsDialect extends PostgresFamilyDialect<PostgresJsDriver> {
   }
 }
 
+/** Ends every connection of a pool that was ended already (postgres.js `close`), waiting at most a second. */
+function closeConnections(pool: Sql): Promise<void> {
+  const closing = (pool as unknown as { close(): Promise<void> }).close().catch(() => {});
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<void>((r) => {
+    timer = setTimeout(r, 1_000);
+  });
+  return Promise.race([closing, limit]).finally(() => clearTimeout(timer));
+}
+
 export class PostgresJsDriver implements Driver {
   readonly #config: PostgresDialectConfig;
   #pool: Sql;
   #active = 0;
   #reserved = 0;
   #waitingReserve = 0;
+  /** Pools replaced by recyclePool() whose connections may not all be closed yet. */
+  readonly #retired = new Set<Sql>();
 
   constructor(config: PostgresDialectConfig) {
     this.#config = config;
@@ -49,7 +61,15 @@ export class PostgresJsDriver implements Driver {
   recyclePool(): void {
     const old = this.#pool;
     this.#pool = this.#config.createPool();
-    old.end({ timeout: 0 }).catch(() => {});
+    this.#retired.add(old);
+    // Statements in flight fail at once. A connection that was still opening is not closed by that; it is once
+    // it has opened (a second pass), and in any case by destroy().
+    old
+      .end({ timeout: 0 })
+      .catch(() => {})
+      .finally(() => {
+        setTimeout(() => void closeConnections(old).finally(() => this.#retired.delete(old)), 1_000).unref();
+      });
   }
 
   /** Pool figures: statements in flight count as in use (postgres.js shares connections between them). */
@@ -93,7 +113,7 @@ export class PostgresJsDriver implements Driver {
   }
 
   async destroy(): Promise<void> {
-    await this.#pool.end({ timeout: 5 });
+    await Promise.all([this.#pool.end({ timeout: 5 }), ...[...this.#retired].map(closeConnections)]);
   }
 
   /** @internal */
