@@ -241,8 +241,13 @@ export async function createContainer(
       // Queued writes replay as soon as the database answers again, at start-up too, and are retried every second
       // while any are left (a replay stops when the database goes away again).
       const replay = () => {
-        if (queue.depth > 0 && databaseAvailable())
-          void queue.replay((record) => service.replayQueued(record));
+        if (queue.depth > 0 && databaseAvailable()) {
+          queue
+            .replay((record) => service.replayQueued(record))
+            .catch((error: unknown) =>
+              logger.error({ err: error }, 'replaying queued writes failed; will retry'),
+            );
+        }
       };
       onDatabaseBack = replay;
       const timer = setInterval(replay, 1000);

@@ -422,22 +422,34 @@ export class ThreadTrackingService {
     } catch (error) {
       if (isDatabaseUnavailable(error)) return 'retry-later';
       if (error instanceof AppError && error.status < 500) {
-        if (await this.#store.threads.applied(userId, opId)) return 'applied';
-        await this.#store.threads.appendEvents(
-          userId,
-          threadIdsOf(op).map((threadId) => ({
-            threadId,
-            type: 'journal_conflict',
-            data: { opId, queuedAt: record.at, code: error.code, detail: error.message, op },
-          })),
-        );
-        this.#log.warn(
-          { opId, userId, code: error.code },
-          'a queued write no longer applies; recorded as a conflict',
-        );
-        return 'conflict';
+        return this.#recordConflict(record, error);
       }
       this.#log.error({ err: error, opId }, 'replaying a queued write failed; will retry');
+      return 'retry-later';
+    }
+  }
+
+  /** A queued write that no longer applies: recorded as a conflict (unless it was applied after all). */
+  async #recordConflict(record: JournalRecord<QueuedWrite>, error: AppError): Promise<ReplayOutcome> {
+    const { userId, opId, op } = record.payload;
+    try {
+      if (await this.#store.threads.applied(userId, opId)) return 'applied';
+      await this.#store.threads.appendEvents(
+        userId,
+        threadIdsOf(op).map((threadId) => ({
+          threadId,
+          type: 'journal_conflict',
+          data: { opId, queuedAt: record.at, code: error.code, detail: error.message, op },
+        })),
+      );
+      this.#log.warn(
+        { opId, userId, code: error.code },
+        'a queued write no longer applies; recorded as a conflict',
+      );
+      return 'conflict';
+    } catch (failure) {
+      // The database went away again while the conflict was being recorded: try the write again later.
+      this.#log.warn({ err: failure, opId }, 'could not record a conflict now; will retry');
       return 'retry-later';
     }
   }

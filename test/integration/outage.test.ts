@@ -86,7 +86,9 @@ function record(ledger: Ledger, result: { status: number; ms: number }) {
   ledger.longestMs = Math.max(ledger.longestMs, result.ms);
 }
 
-async function waitForConvergence(url: string, timeoutMs = 60_000): Promise<number> {
+/** Until /ready says the database is up and the journal empty; the error carries the server's last lines. */
+async function waitForConvergence(server: ServerProcess, timeoutMs = 60_000): Promise<number> {
+  const url = server.url;
   const started = Date.now();
   while (Date.now() - started < timeoutMs) {
     const ready = await request(url, 'GET', '/ready');
@@ -100,8 +102,17 @@ async function waitForConvergence(url: string, timeoutMs = 60_000): Promise<numb
     }
     await sleep(100);
   }
-  const last = await (await fetch(`${url}/ready`)).text();
-  throw new Error(`the service did not converge: ${last}`);
+  const last = await fetch(`${url}/ready`).then(
+    (r) => r.text(),
+    (e: Error) => `no answer (${e.message})`,
+  );
+  const lines = server
+    .output()
+    .split('\n')
+    .filter((l) => !l.includes('request completed'))
+    .slice(-30)
+    .join('\n');
+  throw new Error(`the service did not converge: ${last}\nserver output:\n${lines}`);
 }
 
 async function assertLedger(
@@ -167,17 +178,7 @@ describeWithService('postgres', 'database outages', () => {
     }
     await sleep(500);
     await load.stop();
-    const convergedMs = await waitForConvergence(api.url).catch((e) => {
-      console.log(
-        api
-          .output()
-          .split('\n')
-          .filter((l) => !l.includes('request'))
-          .slice(-30)
-          .join('\n'),
-      );
-      throw e;
-    });
+    const convergedMs = await waitForConvergence(api);
     const { lost, duplicated } = await assertLedger(databaseUrl, ledger);
     const acknowledged = ledger.created.size + [...ledger.increments.values()].reduce((a, b) => a + b, 0);
     console.log(
@@ -209,7 +210,7 @@ describeWithService('postgres', 'database outages', () => {
     await pg.resume();
     await sleep(1_000);
     await load.stop();
-    const convergedMs = await waitForConvergence(api.url);
+    const convergedMs = await waitForConvergence(api);
     const { lost, duplicated } = await assertLedger(databaseUrl, ledger);
     console.log(
       `freeze: longest request ${Math.round(ledger.longestMs)} ms, ${ledger.statuses.get(202) ?? 0} writes queued, ${reads.filter((r) => r.stale).length}/${reads.length} reads served stale, converged in ${convergedMs} ms, ${lost} lost, ${duplicated} twice`,
@@ -244,7 +245,7 @@ describeWithService('postgres', 'database outages', () => {
     expect(read.status).toBe(200);
     expect(read.headers.get('x-pending-writes')).toBe('1');
     await pg.start();
-    await waitForConvergence(api.url);
+    await waitForConvergence(api);
     const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
     try {
       const rows = await sql<
@@ -271,7 +272,7 @@ describeWithService('postgres', 'database outages', () => {
     expect((await request(api.url, 'DELETE', '/api/v1/threads/doomed?purge=true')).status).toBe(202);
     expect((await request(api.url, 'POST', '/api/v1/threads/doomed/archive')).status).toBe(202);
     await pg.start();
-    await waitForConvergence(api.url);
+    await waitForConvergence(api);
     const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
     try {
       const events = await sql<{ type: string; data: { code?: string } }[]>`
@@ -317,7 +318,7 @@ describeWithService(
       }
       await sleep(500);
       await load.stop();
-      await waitForConvergence(api.url);
+      await waitForConvergence(api);
       const { lost, duplicated } = await assertLedger(pg.url, ledger);
       expect(ledger.statuses.get(202) ?? 0).toBeGreaterThan(0);
       expect(lost).toBe(0);
