@@ -7,7 +7,8 @@
  * latencies come from autocannon; server-side latencies from the server's own histogram (/metrics), as bucket
  * upper bounds.
  *
- * Suites: foundation (reads, lists, writes on PostgreSQL), cache (memory tier, Redis tier, both, Zipf hit rate,
+ * Suites: foundation (reads, lists, writes on PostgreSQL), warm (hit rate right after a start, with and without
+ * cache warming), cache (memory tier, Redis tier, both, Zipf hit rate,
  * Redis down); metrics (METRICS_ENABLED on vs off on the same reads; only when named). Options: --suite foundation,cache (default all), --duration <s> (10), --rounds <n> (3),
  * --threads <n> (10000), --connections <n> (100).
  */
@@ -26,7 +27,7 @@ import { scaleSuite } from './scale.ts';
 
 const { values: args } = parseArgs({
   options: {
-    suite: { type: 'string', default: 'foundation,cache,scale,outage' },
+    suite: { type: 'string', default: 'foundation,warm,cache,scale,outage' },
     duration: { type: 'string', default: '10' },
     rounds: { type: 'string', default: '3' },
     threads: { type: 'string', default: '10000' },
@@ -222,6 +223,38 @@ async function main() {
     if (suites.has('cache') || suites.has('scale')) {
       redis = await startRedis();
       started.push(redis);
+    }
+
+    if (suites.has('warm')) {
+      // Hit rate right after a start: reads skewed towards the most recently active threads (Zipf by recency; the
+      // seeded thread i was active i minutes ago), on a fresh server that warms its cache and on one that does not.
+      const recent = zipf(threadCount, 1);
+      const next = () => ({ path: `/api/v1/threads/${ids[recent()]}` });
+      const rows: Row[] = [];
+      for (const [name, env] of [
+        ['with warming', {}],
+        ['without warming', { CACHE_WARM_THREADS: '0', CACHE_WARM_USERS: '0' }],
+      ] as const) {
+        const server = await startApiServer({ DATABASE_URL: databaseUrl, DB_POOL_SIZE: '20', ...env });
+        started.push(server);
+        const before = await scrapeCache(server.url);
+        const result = await runLoad({ url: server.url, connections, durationSeconds: duration, next });
+        const row: Row = {
+          suite: 'warm',
+          scenario: `first ${duration} s after a start, ${name}`,
+          ...result,
+          runs: [result.requestsPerSecond],
+          hitRate: hitRate(before, await scrapeCache(server.url)),
+        };
+        console.log(`  ${row.scenario}: ${row.requestsPerSecond} req/s, hit rate ${row.hitRate}`);
+        rows.push(row);
+        await server.stop();
+      }
+      printTable(
+        'Cache warming (memory tier of 1,000 entries, Zipf by recency over the seeded threads)',
+        rows,
+      );
+      all.push(...rows);
     }
 
     if (suites.has('cache') && redis) {

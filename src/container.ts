@@ -273,7 +273,12 @@ export async function createContainer(
       service,
       ttlSeconds: config.THREAD_CACHE_TTL,
       limits: {
-        threads: config.CACHE_WARM_THREADS,
+        // No more threads than the memory tier keeps beside the users' first pages: warming more would evict the
+        // most recent ones it loaded first.
+        threads: Math.min(
+          config.CACHE_WARM_THREADS,
+          Math.max(0, config.CACHE_MAX_SIZE - 2 * config.CACHE_WARM_USERS - 10),
+        ),
         users: config.CACHE_WARM_USERS,
         timeBudgetMs: config.CACHE_WARM_BUDGET_MS,
       },
