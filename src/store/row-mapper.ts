@@ -12,6 +12,7 @@ import type {
   ThreadEventType,
   ThreadStatus,
 } from '../domain/thread.ts';
+import type { ThreadRecord } from '../domain/thread-record.ts';
 import type { LeadsTable, ThreadEventsTable, ThreadTrackingTable } from './schema.ts';
 
 export type ThreadRow = Selectable<ThreadTrackingTable>;
@@ -37,7 +38,8 @@ export function pgTimestampToIso(value: string | Date | null | undefined): strin
 const toNumber = (value: string | number | null | undefined): number | null =>
   value === null || value === undefined ? null : Number(value);
 
-export function rowToThread(row: ThreadRow): Thread {
+/** A row as stored, NULL where the table has NULL (export, backup). */
+export function rowToRecord(row: ThreadRow): ThreadRecord {
   return {
     id: row.id,
     userId: row.user_id,
@@ -47,22 +49,38 @@ export function rowToThread(row: ThreadRow): Thread {
     hidden: row.hidden,
     systemGenerated: row.system_generated,
     emailType: row.email_type as EmailType | null,
-    status: (row.status ?? 'active') as ThreadStatus,
+    status: row.status as ThreadStatus | null,
     subject: row.subject,
-    participants: row.participants ?? [],
-    messageCount: row.message_count ?? 0,
+    participants: row.participants,
+    messageCount: row.message_count,
     lastActivity: pgTimestampToIso(row.last_activity),
-    aiGenerated: row.ai_generated ?? false,
-    followupScheduled: row.followup_scheduled ?? false,
+    aiGenerated: row.ai_generated,
+    followupScheduled: row.followup_scheduled,
     followupScheduledAt: pgTimestampToIso(row.followup_scheduled_at),
-    followupCount: row.followup_count ?? 0,
+    followupCount: row.followup_count,
     openRate: toNumber(row.open_rate),
     replyRate: toNumber(row.reply_rate),
     responseTimeHours: row.response_time_hours,
-    createdAt: pgTimestampToIso(row.created_at) ?? '',
-    updatedAt: pgTimestampToIso(row.updated_at) ?? '',
+    createdAt: pgTimestampToIso(row.created_at),
+    updatedAt: pgTimestampToIso(row.updated_at),
     hiddenAt: pgTimestampToIso(row.hidden_at),
     archivedAt: pgTimestampToIso(row.archived_at),
+  };
+}
+
+/** A row as the service sees it: the stored record with the Thread type's defaults where the table has NULL. */
+export function rowToThread(row: ThreadRow): Thread {
+  const record = rowToRecord(row);
+  return {
+    ...record,
+    status: record.status ?? 'active',
+    participants: record.participants ?? [],
+    messageCount: record.messageCount ?? 0,
+    aiGenerated: record.aiGenerated ?? false,
+    followupScheduled: record.followupScheduled ?? false,
+    followupCount: record.followupCount ?? 0,
+    createdAt: record.createdAt ?? '',
+    updatedAt: record.updatedAt ?? '',
   };
 }
 

@@ -3,14 +3,11 @@
  * whatever the table's size) and the mapping between a row and a record, which keeps every value as stored (NULLs
  * stay null, timestamps keep their microseconds).
  */
-import { type Kysely, type Selectable, sql } from 'kysely';
-import type { EmailType, ThreadStatus } from '../domain/thread.ts';
+import { type Kysely, sql } from 'kysely';
 import type { ThreadRecord, ThreadRecordField } from '../domain/thread-record.ts';
 import type { ThreadExportStore } from '../ports/thread-archive.ts';
-import { COLUMN_OF, pgTimestampToIso } from './row-mapper.ts';
+import { COLUMN_OF, rowToRecord } from './row-mapper.ts';
 import type { Database, ThreadTrackingTable } from './schema.ts';
-
-type ThreadRow = Selectable<ThreadTrackingTable>;
 
 /** Record field → column, for every column of thread_tracking. */
 export const RECORD_COLUMN: Record<ThreadRecordField, keyof ThreadTrackingTable> = {
@@ -21,37 +18,6 @@ export const RECORD_COLUMN: Record<ThreadRecordField, keyof ThreadTrackingTable>
   updatedAt: 'updated_at',
   ...COLUMN_OF,
 };
-
-const numberOrNull = (value: string | number | null) => (value === null ? null : Number(value));
-
-export function rowToRecord(row: ThreadRow): ThreadRecord {
-  return {
-    id: row.id,
-    userId: row.user_id,
-    threadId: row.thread_id,
-    leadId: row.lead_id,
-    tracked: row.tracked,
-    hidden: row.hidden,
-    systemGenerated: row.system_generated,
-    emailType: row.email_type as EmailType | null,
-    status: row.status as ThreadStatus | null,
-    subject: row.subject,
-    participants: row.participants,
-    messageCount: row.message_count,
-    lastActivity: pgTimestampToIso(row.last_activity),
-    aiGenerated: row.ai_generated,
-    followupScheduled: row.followup_scheduled,
-    followupScheduledAt: pgTimestampToIso(row.followup_scheduled_at),
-    followupCount: row.followup_count,
-    openRate: numberOrNull(row.open_rate),
-    replyRate: numberOrNull(row.reply_rate),
-    responseTimeHours: row.response_time_hours,
-    createdAt: pgTimestampToIso(row.created_at),
-    updatedAt: pgTimestampToIso(row.updated_at),
-    hiddenAt: pgTimestampToIso(row.hidden_at),
-    archivedAt: pgTimestampToIso(row.archived_at),
-  };
-}
 
 export class KyselyThreadExporter implements ThreadExportStore {
   readonly #db: Kysely<Database>;
