@@ -25,7 +25,7 @@ import {
   startPostgres,
 } from '../test/harness/postgres.ts';
 import { buildCorpus, type Corpus, replyTo, USER } from '../test/support/mail-corpus.ts';
-import { appendToDovecot, loadIntoEmulator } from '../test/support/mail-fixtures.ts';
+import { appendToDovecot, loadIntoEmulator, loopbackServers } from '../test/support/mail-fixtures.ts';
 import { startSmtpRelay } from '../test/support/smtp-relay.ts';
 
 const { values: args } = parseArgs({
@@ -121,13 +121,7 @@ async function imapRow(
     return await withContainer(env, async (container) => {
       const { account } = await container.mail.accounts.addImap(container.config.LOCAL_USER_ID, {
         email: USER,
-        imapHost: '127.0.0.1',
-        imapPort: dovecot.port,
-        imapSecure: false,
-        smtpHost: '127.0.0.1',
-        smtpPort: relay.port,
-        smtpSecure: false,
-        username: USER,
+        ...loopbackServers(dovecot, relay),
         password: PASSWORD,
       });
       const row = await measure(container, account.id, corpus, async (raw, at) => {

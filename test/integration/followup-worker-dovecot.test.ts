@@ -20,6 +20,7 @@ import {
 } from '../support/followup-app.ts';
 import { allThreads } from '../support/mail-assertions.ts';
 import { buildCorpus, USER } from '../support/mail-corpus.ts';
+import { loopbackServers } from '../support/mail-fixtures.ts';
 import { type SmtpRelay, startSmtpRelay } from '../support/smtp-relay.ts';
 
 const PASSWORD = 'alice-imap-password';
@@ -133,17 +134,7 @@ describeWithService('dovecot', 'follow-ups against Dovecot and SMTP', () => {
     const added = await h.mail.app.inject({
       method: 'POST',
       url: '/api/v1/accounts/imap',
-      payload: {
-        email: USER,
-        imapHost: '127.0.0.1',
-        imapPort: dovecot.port,
-        imapSecure: false,
-        smtpHost: '127.0.0.1',
-        smtpPort: relay.port,
-        smtpSecure: false,
-        username: USER,
-        password: PASSWORD,
-      },
+      payload: { email: USER, ...loopbackServers(dovecot, relay), password: PASSWORD },
     });
     expect(added.statusCode, added.body).toBe(201);
     accountId = added.json().id;

@@ -15,7 +15,7 @@ import { type DovecotServer, startDovecot } from '../harness/dovecot.ts';
 import { describeWithService } from '../harness/require-services.ts';
 import { allThreads, expectEvents, expectMailbox } from '../support/mail-assertions.ts';
 import { buildCorpus, type Corpus, replyTo, USER } from '../support/mail-corpus.ts';
-import { appendToDovecot } from '../support/mail-fixtures.ts';
+import { appendToDovecot, loopbackServers } from '../support/mail-fixtures.ts';
 import { createMailSyncApp, type MailSyncApp } from '../support/mail-sync-app.ts';
 import { type SmtpRelay, startSmtpRelay } from '../support/smtp-relay.ts';
 
@@ -32,15 +32,7 @@ describeWithService('dovecot', 'IMAP sync against Dovecot', () => {
   let leadId: string;
   const logs: string[] = [];
 
-  const servers = () => ({
-    imapHost: '127.0.0.1',
-    imapPort: dovecot.port,
-    imapSecure: false,
-    smtpHost: '127.0.0.1',
-    smtpPort: relay.port,
-    smtpSecure: false,
-    username: USER,
-  });
+  const servers = () => loopbackServers(dovecot, relay);
   const imapInput = () => ({ email: USER, ...servers(), password: PASSWORD });
 
   const sync = async () => {

@@ -3,6 +3,7 @@ import { ImapFlow } from 'imapflow';
 import type { GmailEmulator } from '../emulators/gmail/gmail-emulator.ts';
 import type { DovecotServer } from '../harness/dovecot.ts';
 import { type Corpus, USER } from './mail-corpus.ts';
+import type { SmtpRelay } from './smtp-relay.ts';
 
 /**
  * Appends the corpus's messages to the user's Sent and INBOX, in order; over several connections at once when
@@ -36,4 +37,17 @@ export function loadIntoEmulator(emulator: GmailEmulator, corpus: Corpus): void 
       ...(m.thread >= 0 ? { threadKey: String(m.thread) } : {}),
     });
   }
+}
+
+/** The IMAP and SMTP servers of an account on the test Dovecot, sending through the relay (plain, loopback). */
+export function loopbackServers(dovecot: DovecotServer, relay: SmtpRelay, username = USER) {
+  return {
+    imapHost: '127.0.0.1',
+    imapPort: dovecot.port,
+    imapSecure: false,
+    smtpHost: '127.0.0.1',
+    smtpPort: relay.port,
+    smtpSecure: false,
+    username,
+  };
 }
